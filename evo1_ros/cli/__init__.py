@@ -1,0 +1,1 @@
+"""The `evo1` command line."""

@@ -1,0 +1,1 @@
+"""Interpolation, safety limits, kinematics, units. No ROS, no torch (layer rule, DESIGN.md §2)."""

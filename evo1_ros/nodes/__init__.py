@@ -1,0 +1,1 @@
+"""Thin ROS 2 nodes wiring topics and services to the pure modules."""

@@ -1,0 +1,1 @@
+"""ROS helpers: image <-> numpy, approximate-time synchroniser, QoS presets, parameter helpers."""

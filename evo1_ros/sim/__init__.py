@@ -1,0 +1,1 @@
+"""Loopback xArm controller and (later) the MuJoCo scene. No ROS imports."""

@@ -1,0 +1,1 @@
+"""evo1_ros.train"""

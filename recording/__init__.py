@@ -1,0 +1,1 @@
+"""recording: LeRobot v2.1 writer/reader/validator and the recorder node. Never imports torch."""
