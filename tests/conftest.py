@@ -1,0 +1,50 @@
+"""Shared fixtures: per-test ROS isolation (domain id, loopback discovery, log dir) and node helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ros_harness import NodeProcess, RosTestContext, next_domain_id, ros_environment
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def ros_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Isolated ROS environment for this test, applied to os.environ and returned for subprocesses."""
+    log_dir = tmp_path / "ros_log"
+    log_dir.mkdir()
+    env = ros_environment(next_domain_id(), log_dir)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def ros(ros_env: dict[str, str]) -> Iterator[RosTestContext]:
+    """An rclpy context on this test's private domain, spinning in the background."""
+    ctx = RosTestContext(int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def spawn(ros_env: dict[str, str], tmp_path: Path) -> Iterator:
+    """Start real processes with this test's ROS environment; all are stopped at teardown.
+
+    Usage: ``proc = spawn([exe, "--ros-args", ...], name="driver")``.
+    """
+    procs: list[NodeProcess] = []
+
+    def _spawn(argv: list[str], name: str = "proc", env: dict[str, str] | None = None) -> NodeProcess:
+        proc = NodeProcess(argv, {**ros_env, **(env or {})}, tmp_path / f"{name}-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield _spawn
+    for proc in procs:
+        proc.stop()
