@@ -39,7 +39,7 @@ import yaml
 
 from evo1_ros.paths import ament_prefixes, package_share
 
-_SUBST = re.compile(r"\$\((?P<kind>var|find-pkg-share|env)\s+(?P<body>[^)]*)\)")
+SUBSTITUTION = re.compile(r"\$\((?P<kind>var|find-pkg-share|env)\s+(?P<body>[^)]*)\)")
 _NODE_KEYS = {
     "name",
     "package",
@@ -204,6 +204,8 @@ def _parse_node(path: Path, index: int, raw: Any) -> NodeSpec:
     args = raw.get("arguments") or []
     if not isinstance(args, list):
         raise LaunchError(f"{where}: 'arguments' must be a list")
+    if raw.get("if") is not None and raw.get("unless") is not None:
+        raise LaunchError(f"{where}: use either 'if' or 'unless', not both")
     env = raw.get("env") or {}
     if not isinstance(env, dict):
         raise LaunchError(f"{where}: 'env' must be a mapping")
@@ -231,7 +233,7 @@ def _as_text(value: Any) -> str:
 
 def _used_vars(obj: Any) -> set[str]:
     if isinstance(obj, str):
-        return {m.group("body").strip() for m in _SUBST.finditer(obj) if m.group("kind") == "var"}
+        return {m.group("body").strip() for m in SUBSTITUTION.finditer(obj) if m.group("kind") == "var"}
     if isinstance(obj, dict):
         return set().union(*(_used_vars(k) | _used_vars(v) for k, v in obj.items())) if obj else set()
     if isinstance(obj, list):
@@ -285,7 +287,7 @@ def substitute(text: str, args: dict[str, str]) -> str:
             raise LaunchError(f"environment variable '{name}' is not set and has no default")
         return os.environ.get(name, default.strip())
 
-    return _SUBST.sub(repl, text)
+    return SUBSTITUTION.sub(repl, text)
 
 
 def is_true(text: str, where: str) -> bool:
@@ -299,7 +301,7 @@ def is_true(text: str, where: str) -> bool:
 
 def _substitute_tree(obj: Any, args: dict[str, str]) -> Any:
     if isinstance(obj, str):
-        if not _SUBST.search(obj):
+        if not SUBSTITUTION.search(obj):
             return obj  # a literal string stays a string, as in launch_ros
         replaced = substitute(obj, args)
         try:
