@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import re
 import signal
 import subprocess
@@ -22,7 +23,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
 
-_counter = itertools.count()
+# Start at a per-process random offset so two pytest sessions on one machine (a developer's run
+# beside CI, or parallel runs) are unlikely to share a domain at the same moment.
+_counter = itertools.count(random.Random(os.getpid() ^ time.time_ns()).randrange(10_000))
 
 
 def _worker_index() -> tuple[int, int]:

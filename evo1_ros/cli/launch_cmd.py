@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--show-args", action="store_true", help="list the description's arguments and exit")
     parser.add_argument("--dry-run", action="store_true", help="print the command lines and exit")
     parser.add_argument("--list", action="store_true", help="list available launch descriptions")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, extra_dest="launch_args")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     # Import only the module of the subcommand asked for (keeps `evo1 dataset` free of rclpy/torch).
     only = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     parser = build_parser(only)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `evo1 launch NAME --dry-run a:=1`: argparse stops filling positionals at the first flag, so
+        # a command may take leftover `name:=value` tokens (set `extra_dest` on its parser).
+        dest = getattr(args, "extra_dest", None)
+        if dest is None or any(tok.startswith("-") for tok in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        setattr(args, dest, [*getattr(args, dest), *extra])
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,0 +1,201 @@
+"""Thin, checked wrapper of `xarm.wrapper.XArmAPI` for the calls a streaming driver makes.
+
+Every SDK call's return code is checked and turned into a `DriverError` naming the call and the
+code in words, so a failed bring-up never leaves the driver believing the arm is ready. Angles are
+radians throughout (`is_radian=True`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from evo1_ros.driver.error_codes import error_text, sdk_text, warn_text
+
+log = logging.getLogger("evo1_ros.xarm_session")
+
+MODE_POSITION = 0
+MODE_SERVO = 1
+MODE_FREE_DRIVE = 2
+MODE_JOINT_VELOCITY = 4
+MODE_ONLINE_JOINT = 6
+
+
+class DriverError(RuntimeError):
+    """An SDK call failed; the message names the call and the code."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    host: str
+    joints: int = 6
+    report_type: str = "real"  # 100 Hz joint angles (xarm.md §1.3); errors are polled separately
+    gripper: bool = True
+    gripper_speed: float = 2000.0  # r/min, xarm_ros2 default
+    baud_checkset: bool = True
+    collision_sensitivity: int = -1  # -1 = leave the controller's setting
+    mode_settle_timeout: float = 1.0
+
+
+class XArmSession:
+    """One connection to an xArm controller (real or the project's loopback controller)."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self._arm = None
+
+    # -- connection ------------------------------------------------------------------------------
+    def connect(self) -> None:
+        from xarm.wrapper import XArmAPI  # the real SDK; imported late so --help works without it
+
+        self.close()
+        try:
+            arm = XArmAPI(
+                self.config.host,
+                is_radian=True,
+                report_type=self.config.report_type,
+                baud_checkset=self.config.baud_checkset,
+                check_joint_limit=True,
+            )
+        except Exception as exc:  # the SDK raises plain Exceptions on socket errors
+            raise DriverError(f"cannot connect to xArm at {self.config.host}: {exc}") from exc
+        if not arm.connected:
+            raise DriverError(f"cannot connect to xArm at {self.config.host} (controller unreachable?)")
+        self._arm = arm
+        log.info("connected to xArm at %s (version %s, SN %s)", self.config.host, arm.version, arm.sn)
+
+    def close(self) -> None:
+        if self._arm is not None:
+            try:
+                self._arm.disconnect()
+            except Exception as exc:  # already broken connection
+                log.debug("disconnect: %s", exc)
+            self._arm = None
+
+    @property
+    def connected(self) -> bool:
+        return self._arm is not None and bool(self._arm.connected)
+
+    @property
+    def arm(self):
+        if self._arm is None:
+            raise DriverError("not connected")
+        return self._arm
+
+    def _check(self, name: str, code: int) -> None:
+        if code != 0:
+            raise DriverError(f"{name} failed: {sdk_text(code)}")
+
+    # -- bring-up / recovery (xarm.md §1.1) -------------------------------------------------------
+    def bring_up(self, mode: int) -> None:
+        """motion_enable → clean_warn → set_mode → set_state(0); waits until the report shows the mode."""
+        arm = self.arm
+        err, warn = self.error_warn()
+        if err:
+            raise DriverError(f"controller reports {error_text(err)}; call clear_error first")
+        if warn:
+            arm.clean_warn()
+        self._check("motion_enable", arm.motion_enable(True))
+        if self.config.collision_sensitivity >= 0:
+            self._check(
+                "set_collision_sensitivity", arm.set_collision_sensitivity(self.config.collision_sensitivity)
+            )
+        self.set_mode(mode)
+
+    def recover(self, mode: int) -> None:
+        """clean_error → clean_warn → motion_enable → set_mode → set_state(0)."""
+        arm = self.arm
+        self._check("clean_error", arm.clean_error())
+        arm.clean_warn()
+        err, _ = self.error_warn()
+        if err:
+            raise DriverError(f"error persists after clean_error: {error_text(err)}")
+        self._check("motion_enable", arm.motion_enable(True))
+        self.set_mode(mode)
+
+    def set_mode(self, mode: int) -> None:
+        arm = self.arm
+        self._check(f"set_mode({mode})", arm.set_mode(mode))
+        self._check("set_state(0)", arm.set_state(0))
+        deadline = time.monotonic() + self.config.mode_settle_timeout
+        while arm.mode != mode and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if arm.mode != mode:
+            raise DriverError(f"controller did not switch to mode {mode} (reports mode {arm.mode})")
+
+    def disable(self) -> None:
+        arm = self.arm
+        arm.set_state(4)
+        self._check("motion_enable(False)", arm.motion_enable(False))
+
+    def stop(self) -> None:
+        """set_state(4): stop and clear the controller's command buffer."""
+        self._check("set_state(4)", self.arm.set_state(4))
+
+    # -- state ------------------------------------------------------------------------------------
+    def error_warn(self) -> tuple[int, int]:
+        code, values = self.arm.get_err_warn_code()
+        self._check("get_err_warn_code", code)
+        return int(values[0]), int(values[1])
+
+    def joint_positions(self) -> np.ndarray:
+        """Arm joint angles (rad) from the report socket (no round trip)."""
+        return np.asarray(self.arm.angles[: self.config.joints], dtype=float)
+
+    def read_joint_positions(self) -> np.ndarray:
+        """Arm joint angles (rad) queried from the controller (one round trip; use for re-sync)."""
+        code, angles = self.arm.get_servo_angle(is_radian=True)
+        self._check("get_servo_angle", code)
+        q = np.asarray(angles[: self.config.joints], dtype=float)
+        if q.shape != (self.config.joints,) or not np.all(np.isfinite(q)):
+            raise DriverError(f"controller returned invalid joint angles {angles}")
+        return q
+
+    def joint_velocities(self) -> np.ndarray:
+        return np.asarray(self.arm.realtime_joint_speeds[: self.config.joints], dtype=float)
+
+    @property
+    def mode(self) -> int:
+        return int(self.arm.mode)
+
+    @property
+    def state(self) -> int:
+        return int(self.arm.state)
+
+    # -- motion -----------------------------------------------------------------------------------
+    def servo_j(self, q: np.ndarray) -> int:
+        """Mode 1 target; returns the SDK code (0 ok) so the streaming loop decides."""
+        return int(self.arm.set_servo_angle_j(list(map(float, q)), is_radian=True))
+
+    def move_online(self, q: np.ndarray, speed: float, acc: float) -> int:
+        """Mode 6 target with explicit speed/acceleration caps (controller replans online)."""
+        return int(
+            self.arm.set_servo_angle(
+                angle=list(map(float, q)), speed=speed, mvacc=acc, wait=False, is_radian=True
+            )
+        )
+
+    # -- gripper ----------------------------------------------------------------------------------
+    def gripper_setup(self) -> None:
+        arm = self.arm
+        self._check("set_gripper_mode(0)", arm.set_gripper_mode(0))
+        self._check("set_gripper_enable(True)", arm.set_gripper_enable(True))
+        self._check("set_gripper_speed", arm.set_gripper_speed(self.config.gripper_speed))
+
+    def set_gripper_pulses(self, pulses: float) -> int:
+        return int(self.arm.set_gripper_position(float(pulses), wait=False, wait_motion=False))
+
+    def gripper_pulses(self) -> float:
+        code, pos = self.arm.get_gripper_position()
+        self._check("get_gripper_position", code)
+        return float(pos)
+
+
+def describe_fault(err: int, warn: int) -> str:
+    parts = [error_text(err)]
+    if warn:
+        parts.append(warn_text(warn))
+    return "; ".join(parts)

@@ -1,0 +1,236 @@
+"""`xarm_driver` node: JointTrajectory in, xArm6 servo stream out, joint states and diagnostics back.
+
+Thin ROS wiring around `evo1_ros.driver.arm_driver.ArmDriver`. Interfaces (namespace /xarm by
+launch): subscribes `joint_trajectory`; publishes `joint_states` (100 Hz, joint1..joint6 +
+drive_joint), `driver_status` (diagnostic_msgs/DiagnosticStatus) and `/diagnostics`; services
+`enable`, `disable`, `clear_error`, `stop`, `home` (std_srvs/Trigger), `free_drive` (std_srvs/SetBool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from evo1_ros.control.limits import GripperPulseMap, JointLimits
+from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState, NotReadyError
+from evo1_ros.driver.error_codes import error_text, warn_text
+from evo1_ros.driver.xarm_session import DriverError, SessionConfig
+from evo1_ros.ros.params import ParamSpec, declare_parameters
+from evo1_ros.ros.qos import STATE, STATUS
+
+PARAMS = [
+    ParamSpec("robot_ip", "127.0.0.1", "xArm controller IP address"),
+    ParamSpec(
+        "control_mode", "servo", "servo (mode 1 stream) or online (mode 6)", choices=["servo", "online"]
+    ),
+    ParamSpec("servo_rate", 200.0, "mode-1 stream rate (Hz)", min=1.0, max=250.0),
+    ParamSpec("online_rate", 50.0, "mode-6 target rate (Hz)", min=1.0, max=250.0),
+    ParamSpec("joint_state_rate", 100.0, "joint_states rate (Hz)", min=1.0, max=500.0),
+    ParamSpec("status_rate", 2.0, "driver_status and /diagnostics rate (Hz)", min=0.1, max=50.0),
+    ParamSpec("auto_enable", True, "bring the arm up as soon as it is connected"),
+    ParamSpec("gripper", True, "xArm Gripper present (adds drive_joint)"),
+    ParamSpec("gripper_speed", 2000.0, "gripper speed (r/min)", min=100.0, max=5000.0),
+    ParamSpec("collision_sensitivity", -1, "0..5 set at bring-up; -1 keeps the controller's", min=-1, max=5),
+    ParamSpec("limits_file", "", "joint limits YAML; empty = config/xarm6_limits.yaml"),
+    ParamSpec("reconnect_period", 1.0, "seconds between reconnection attempts", min=0.1, max=60.0),
+    ParamSpec(
+        "keepalive_period", 0.1, "resend an unchanged servo target after this many s", min=0.005, max=1.0
+    ),
+    ParamSpec("error_poll_period", 0.2, "controller error poll period (s)", min=0.02, max=5.0),
+    ParamSpec("home_position", [0.0] * 6, "home service target, joint1..joint6 (rad)"),
+    ParamSpec("home_speed_fraction", 0.5, "home speed as a fraction of max_velocity", min=0.05, max=1.0),
+    ParamSpec("baud_checkset", True, "let the SDK check the tool RS-485 baud rate"),
+]
+
+
+class XArmDriverNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("xarm_driver", **kwargs)
+        p = declare_parameters(self, PARAMS)
+        limits = JointLimits.from_yaml(p.limits_file or None)
+        gripper_map = GripperPulseMap.from_yaml(p.limits_file or None) if p.gripper else None
+        config = DriverConfig(
+            session=SessionConfig(
+                host=p.robot_ip,
+                gripper=p.gripper,
+                gripper_speed=p.gripper_speed,
+                baud_checkset=p.baud_checkset,
+                collision_sensitivity=p.collision_sensitivity,
+            ),
+            control_mode=p.control_mode,
+            servo_rate=p.servo_rate,
+            online_rate=p.online_rate,
+            keepalive_period=p.keepalive_period,
+            error_poll_period=p.error_poll_period,
+            reconnect_period=p.reconnect_period,
+            auto_enable=p.auto_enable,
+            home_position=tuple(float(v) for v in p.home_position),
+            home_speed_fraction=p.home_speed_fraction,
+        )
+        self.driver = ArmDriver(config, limits, gripper_map, on_event=self._on_event)
+
+        services = ReentrantCallbackGroup()  # bring-up can take a second; don't block the timers
+        self.joint_pub = self.create_publisher(JointState, "joint_states", STATE)
+        self.status_pub = self.create_publisher(DiagnosticStatus, "driver_status", STATUS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATUS)
+        self.create_subscription(
+            JointTrajectory,
+            "joint_trajectory",
+            self._on_trajectory,
+            10,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_timer(
+            1.0 / p.joint_state_rate,
+            self._publish_joint_state,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_timer(
+            1.0 / p.status_rate, self._publish_status, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        for name, fn in (
+            ("enable", self.driver.enable),
+            ("disable", self.driver.disable),
+            ("clear_error", self.driver.clear_error),
+            ("stop", self.driver.stop),
+            ("home", self.driver.home),
+        ):
+            self.create_service(Trigger, name, self._trigger(name, fn), callback_group=services)
+        self.create_service(SetBool, "free_drive", self._on_free_drive, callback_group=services)
+        self.driver.start()
+        self.get_logger().info(
+            f"xarm_driver: controller {p.robot_ip}, {p.control_mode} mode at "
+            f"{p.servo_rate if p.control_mode == 'servo' else p.online_rate:.0f} Hz, joints {list(limits.names)}"
+        )
+
+    # -- callbacks ---------------------------------------------------------------------------------
+    def _on_event(self, level: str, text: str) -> None:
+        # rclpy binds a severity to each call site, so every level needs its own call.
+        logger = self.get_logger()
+        if level == "error":
+            logger.error(text)
+        elif level == "warning":
+            logger.warning(text)
+        else:
+            logger.info(text)
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
+        positions = [list(pt.positions) for pt in msg.points]
+        with_vel = msg.points and all(len(pt.velocities) for pt in msg.points)
+        velocities = [list(pt.velocities) for pt in msg.points] if with_vel else None
+        if msg.points and not with_vel and any(len(pt.velocities) for pt in msg.points):
+            self.driver.reject("velocities given for some points only")
+            return
+        start = None
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if stamp_ns:
+            start = time.monotonic() + (stamp_ns - self.get_clock().now().nanoseconds) * 1e-9
+        # A rejection is logged and counted by the driver; the arm keeps holding or running as before.
+        with contextlib.suppress(ValueError, NotReadyError):
+            self.driver.submit(list(msg.joint_names), times, positions, velocities, start)
+
+    def _publish_joint_state(self) -> None:
+        state = self.driver.joint_state()
+        if state is None:
+            return
+        q, dq = state
+        msg = JointState()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.name = list(self.driver.joint_names)
+        msg.position = q.tolist()
+        msg.velocity = dq.tolist()
+        self.joint_pub.publish(msg)
+
+    def _publish_status(self) -> None:
+        st = self.driver.status()
+        level = {
+            DriverState.READY: DiagnosticStatus.OK,
+            DriverState.DISABLED: DiagnosticStatus.WARN,
+            DriverState.FREE_DRIVE: DiagnosticStatus.WARN,
+            DriverState.DISCONNECTED: DiagnosticStatus.ERROR,
+            DriverState.FAULT: DiagnosticStatus.ERROR,
+        }[st.state]
+        msg = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_fully_qualified_name()}: xArm6",
+            hardware_id=f"xarm@{self.driver.config.session.host}",
+            message=st.state.value + (f": {st.fault}" if st.fault else ""),
+        )
+        values = {
+            "state": st.state.value,
+            "connected": str(st.connected).lower(),
+            "mode": str(st.mode),
+            "error": error_text(st.error_code),
+            "warning": warn_text(st.warn_code),
+            "servo_rate_hz": f"{st.servo_rate_hz:.1f}",
+            "commands_sent": str(st.commands_sent),
+            "send_failures": str(st.send_failures),
+            "trajectories_accepted": str(st.trajectories_accepted),
+            "trajectories_rejected": str(st.trajectories_rejected),
+            "last_rejection": st.last_rejection,
+        }
+        msg.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        self.status_pub.publish(msg)
+        array = DiagnosticArray(status=[msg])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
+
+    def _trigger(self, name: str, fn: Callable[[], None]) -> Callable:
+        def handle(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+            try:
+                fn()
+            except (DriverError, NotReadyError, ValueError) as exc:
+                response.success, response.message = False, f"{name} failed: {exc}"
+                self.get_logger().warning(response.message)
+            else:
+                response.success, response.message = True, f"{name}: driver {self.driver.state.value}"
+            return response
+
+        return handle
+
+    def _on_free_drive(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        return self._trigger("free_drive", lambda: self.driver.free_drive(bool(request.data)))(
+            request, response
+        )
+
+    def destroy_node(self) -> None:
+        self.driver.shutdown()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=sys.argv if args is None else args)
+    try:
+        node = XArmDriverNode()
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"xarm_driver: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.get_logger().info("xarm_driver: shutting down; the arm holds its last target")
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

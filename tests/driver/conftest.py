@@ -1,0 +1,63 @@
+"""Fixtures: a loopback xArm controller on its own 127.x address and a driver node talking to it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from ros_harness import wait_until
+
+from evo1_ros.driver.arm_driver import DriverState
+from evo1_ros.sim.loopback_config import LoopbackConfig
+from evo1_ros.sim.loopback_controller import LoopbackController
+from evo1_ros.sim.loopback_host import free_loopback_host
+from evo1_ros.sim.tracking_plant import TrackingPlant
+
+
+class RecordingPlant(TrackingPlant):
+    """The default plant, also keeping (receive time, target) of every position target it is given."""
+
+    def __init__(self) -> None:
+        cfg = LoopbackConfig()
+        super().__init__(6, cfg.max_joint_speed, cfg.max_joint_acc, cfg.joint_inertia)
+        self.targets: list[tuple[float, np.ndarray]] = []
+
+    def set_position_target(self, q, max_velocity, max_acceleration) -> None:
+        self.targets.append((time.monotonic(), np.asarray(q, dtype=float).copy()))
+        super().set_position_target(q, max_velocity, max_acceleration)
+
+
+@pytest.fixture
+def controller() -> Iterator[LoopbackController]:
+    ctrl = LoopbackController(host=free_loopback_host(), plant=RecordingPlant()).start()
+    try:
+        yield ctrl
+    finally:
+        ctrl.stop()
+
+
+@pytest.fixture
+def driver_node(ros, controller):
+    """The xarm_driver node in-process (namespace /xarm), brought up against `controller`."""
+    from evo1_ros.nodes.xarm_driver import XArmDriverNode
+
+    node = XArmDriverNode(
+        context=ros.context,
+        namespace="/xarm",
+        parameter_overrides=[
+            Parameter("robot_ip", value=controller.host),
+            Parameter("status_rate", value=10.0),
+            Parameter("reconnect_period", value=0.3),
+        ],
+    )
+    ros.add(node)
+    assert wait_until(lambda: node.driver.state == DriverState.READY, 15), node.driver.status()
+    yield node
+
+
+def joint_vector(msg, names) -> np.ndarray:
+    index = {n: i for i, n in enumerate(msg.name)}
+    return np.array([msg.position[index[n]] for n in names])
