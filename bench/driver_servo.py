@@ -1,0 +1,145 @@
+"""Servo streaming benchmark: achieved rate and period error of the xarm_driver stream.
+
+Runs the loopback controller in its own process and the xarm_driver node in this one (with its
+100 Hz joint_states timer and a subscriber on them), streams a slow sine trajectory, and reports
+for each servo_rate the achieved rate and the p50/p99/max absolute period error of the streaming
+thread, plus the rate of servo commands counted by the controller.
+
+    .venv/bin/python bench/driver_servo.py [--rates 200 250] [--seconds 10]
+
+Prints a table and writes bench/results/driver_servo.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_rate(rate: float, seconds: float, domain: int) -> dict:
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+
+    from evo1_ros.nodes.xarm_driver import XArmDriverNode
+    from evo1_ros.sim.loopback_host import free_loopback_host
+
+    host = free_loopback_host()
+    ctrl = subprocess.Popen(
+        [sys.executable, "-m", "evo1_ros.sim.loopback_main", "--host", host],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    try:
+        time.sleep(1.0)
+        node = XArmDriverNode(
+            context=ctx,
+            namespace="/xarm",
+            parameter_overrides=[
+                Parameter("robot_ip", value=host),
+                Parameter("servo_rate", value=float(rate)),
+                Parameter("joint_state_rate", value=100.0),
+            ],
+        )
+        listener = rclpy.create_node("bench_listener", context=ctx)
+        received = []
+        listener.create_subscription(
+            JointState, "/xarm/joint_states", lambda m: received.append(time.monotonic()), 10
+        )
+        executor = MultiThreadedExecutor(num_threads=4, context=ctx)
+        executor.add_node(node)
+        executor.add_node(listener)
+        spin = threading.Thread(target=executor.spin, daemon=True)
+        spin.start()
+        deadline = time.monotonic() + 15
+        while node.driver.state.value != "READY" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if node.driver.state.value != "READY":
+            raise RuntimeError(f"driver not ready: {node.driver.status()}")
+        # A slow 0.2 rad sine on joint1 for the whole run, so every cycle sends a new target.
+        t = np.linspace(0.2, seconds + 1.0, int((seconds + 1.0) * 10))
+        q = 0.2 * np.sin(2 * np.pi * 0.25 * t)
+        node.driver.submit(["joint1"], t.tolist(), [[v] for v in q], None, None)
+        time.sleep(0.5)
+        before = node.driver.status()
+        sent0, js0 = before.commands_sent, len(received)
+        t0 = time.monotonic()
+        cpu0 = time.process_time()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        cpu = time.process_time() - cpu0
+        after = node.driver.status()
+        periods = np.array(after.periods[-int(rate * seconds) :])
+        err = np.abs(periods - 1.0 / rate) * 1e3
+        result = {
+            "servo_rate_target_hz": rate,
+            "achieved_rate_hz": float(len(periods) / periods.sum()),
+            "commands_sent_per_s": (after.commands_sent - sent0) / elapsed,
+            "period_error_p50_ms": float(np.percentile(err, 50)),
+            "period_error_p99_ms": float(np.percentile(err, 99)),
+            "period_error_max_ms": float(err.max()),
+            "joint_states_hz": (len(received) - js0) / elapsed,
+            "send_failures": after.send_failures - before.send_failures,
+            "driver_process_cpu_share": cpu / elapsed,
+            "seconds": elapsed,
+        }
+        executor.shutdown()
+        node.destroy_node()
+        listener.destroy_node()
+        return result
+    finally:
+        ctx.try_shutdown()
+        ctrl.terminate()
+        ctrl.wait(timeout=5)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 250.0], help="servo rates (Hz)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement time per rate")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "driver_servo.json")
+    args = parser.parse_args()
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bench_ros_log_"))
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
+    domain = 210 + os.getpid() % 20
+    results = [run_rate(rate, args.seconds, domain) for rate in args.rates]
+    cols = [
+        "servo_rate_target_hz",
+        "achieved_rate_hz",
+        "commands_sent_per_s",
+        "period_error_p50_ms",
+        "period_error_p99_ms",
+        "period_error_max_ms",
+        "joint_states_hz",
+        "send_failures",
+        "driver_process_cpu_share",
+    ]
+    print(" | ".join(c for c in cols))
+    for r in results:
+        print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
