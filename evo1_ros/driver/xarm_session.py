@@ -191,6 +191,8 @@ class XArmSession:
     def gripper_pulses(self) -> float:
         code, pos = self.arm.get_gripper_position()
         self._check("get_gripper_position", code)
+        if pos is None:  # the SDK returns (0, None) when the connection closes mid-call
+            raise DriverError("get_gripper_position returned no value")
         return float(pos)
 
 
