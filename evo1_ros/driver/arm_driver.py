@@ -127,6 +127,7 @@ class ArmDriver:
             GripperCommandFilter(gripper_map.epsilon_pulses, gripper_map.rate_hz) if gripper_map else None
         )
         self._gripper_rad: float | None = None
+        self._free_drive_gripper: float | None = None  # gripper target (rad) while in free-drive
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._periods: deque[float] = deque(maxlen=4000)
@@ -222,6 +223,13 @@ class ArmDriver:
             self.reject(str(exc))
             raise
         with self._lock:
+            gripper_only = self.gripper_map is not None and traj.joint_names == (self.gripper_map.joint,)
+            if self._state == DriverState.FREE_DRIVE and gripper_only and not traj.empty:
+                # Hand-guided demos still need the gripper: its final position goes straight to the
+                # gripper loop (the arm joints are the operator's).
+                self._free_drive_gripper = float(traj.positions[-1, 0])
+                self._accepted += 1
+                return traj
             if self._state != DriverState.READY or self._streamer is None:
                 msg = f"driver is {self._state.value}, not READY" + (
                     f" ({self._fault})" if self._fault else ""
@@ -287,6 +295,7 @@ class ArmDriver:
             if on:
                 with self._lock:
                     self._state = DriverState.FREE_DRIVE  # streaming thread stops sending first
+                    self._free_drive_gripper = None
                 self.session.set_mode(MODE_FREE_DRIVE)
                 self._event("info", "free-drive (mode 2) on: the arm can be moved by hand")
             else:
@@ -430,10 +439,14 @@ class ArmDriver:
         assert self.gripper_map is not None and self._gripper_filter is not None
         period = 1.0 / self.gripper_map.rate_hz
         while not self._stop.wait(period / 2):
-            if self._state != DriverState.READY or not self.session.connected:
+            state = self._state
+            if state not in (DriverState.READY, DriverState.FREE_DRIVE) or not self.session.connected:
                 continue
             with self._lock:
-                target_rad = None if self._streamer is None else float(self._streamer.position[6])
+                if state == DriverState.FREE_DRIVE:
+                    target_rad = self._free_drive_gripper
+                else:
+                    target_rad = None if self._streamer is None else float(self._streamer.position[6])
             try:
                 if target_rad is not None:
                     pulses = self._gripper_filter.update(

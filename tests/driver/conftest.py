@@ -56,8 +56,3 @@ def driver_node(ros, controller):
     ros.add(node)
     assert wait_until(lambda: node.driver.state == DriverState.READY, 15), node.driver.status()
     yield node
-
-
-def joint_vector(msg, names) -> np.ndarray:
-    index = {n: i for i, n in enumerate(msg.name)}
-    return np.array([msg.position[index[n]] for n in names])

@@ -7,7 +7,7 @@ import signal
 import sys
 
 import numpy as np
-from conftest import joint_vector
+from driver_helpers import joint_vector
 from ros_harness import Collector, wait_until
 from sensor_msgs.msg import JointState
 from test_xarm_driver_node import ARM, trajectory

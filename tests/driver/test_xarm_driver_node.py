@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
-from conftest import joint_vector
 from diagnostic_msgs.msg import DiagnosticStatus
+from driver_helpers import joint_vector
 from ros_harness import Collector, wait_until
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
@@ -223,6 +223,10 @@ def test_home_disable_enable_and_free_drive(io, controller, driver_node):
     assert on.success and controller.mode == 2
     controller.guide_to([0.1, 0.1, -0.1, 0, 0, 0])  # the operator moves the arm by hand
     assert wait_until(lambda: np.allclose(controller.q, [0.1, 0.1, -0.1, 0, 0, 0], atol=2e-3), 8)
+    pub.publish(trajectory(ARM, [(1.0, [0.0] * 6)]))  # arm commands are refused in free-drive ...
+    pub.publish(trajectory(["drive_joint"], [(0.2, [0.6])]))  # ... the gripper still obeys
+    assert wait_until(lambda: abs(controller.gripper_pulses - 250) <= 3, 8), controller.gripper_pulses
+    assert np.allclose(controller.q, [0.1, 0.1, -0.1, 0, 0, 0], atol=2e-3)
     off = call(node, SetBool, "/xarm/free_drive", SetBool.Request(data=False))
     assert off.success and controller.mode == 1
     time.sleep(0.3)  # streaming resumes from where the hand left the arm: no jump back
