@@ -1,0 +1,571 @@
+"""ROS 2 node `recorder`: teleop demonstrations -> LeRobot v2.1 dataset, one episode at a time.
+
+Subscribes the cameras (``/cameras/<name>/image_raw``), ``/xarm/joint_states`` and the action source
+(the commanded ``/xarm/joint_trajectory``, sampled at frame time, or -- for free-drive demos -- the
+next frame's measured state). A frame timer in its own callback group samples every stream at
+``fps``; a stale stream drops the frame and is counted. Episodes are started, saved and discarded
+through services; saving runs in a worker thread, so encoding never blocks a ROS callback. All logic
+that needs no ROS lives in stream_sampling, command_tracker, episode_session and recorder_setup.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from evo1_msgs.msg import RecorderStatus
+from evo1_msgs.srv import StartEpisode
+from evo1_ros.paths import config_file
+from evo1_ros.ros.image import ImageConversionError, to_rgb8
+from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
+from evo1_ros.ros.qos import SENSOR, STATUS
+from recording.command_tracker import CommandError, CommandTracker
+from recording.episode_session import EpisodeSession, Phase
+from recording.errors import DatasetError, RecordingError
+from recording.features import load_features_config
+from recording.recorder_setup import (
+    SetupError,
+    build_features,
+    extra_values,
+    joint_vector,
+    open_or_create,
+    video_settings,
+)
+from recording.stream_sampling import FrameSampler, LatestStream
+from recording.tasks_catalogue import load_tasks, resolve_task
+from recording.writer import LeRobotWriter
+
+PARAMS = [
+    ParamSpec("dataset_dir", "", "dataset root directory; created if missing, appended to if it exists"),
+    ParamSpec(
+        "features_file",
+        "",
+        "features YAML (state/action names, camera sizes, video); '' = "
+        "config/dataset_features.yaml of the package",
+    ),
+    ParamSpec("tasks_file", "", "task catalogue YAML (id -> prompt); '' = config/tasks.yaml of the package"),
+    ParamSpec(
+        "default_task",
+        "pick_place_can",
+        "task used when start_episode gets an empty task (a catalogue id or free text)",
+    ),
+    ParamSpec("fps", 30, "frame rate of the frame clock and of the dataset", min=1, max=120),
+    ParamSpec("cameras", ["base", "wrist"], "camera names; each is read from camera_topic"),
+    ParamSpec(
+        "camera_topic", "/cameras/{name}/image_raw", "topic pattern of a camera ({name} = camera name)"
+    ),
+    ParamSpec("image_width", 0, "stored width of every camera (0 = size from the features file)", min=0),
+    ParamSpec("image_height", 0, "stored height of every camera (0 = size from the features file)", min=0),
+    ParamSpec(
+        "resize_images", True, "resize images of another size to the stored size (false: drop the frame)"
+    ),
+    ParamSpec("joint_states_topic", "/xarm/joint_states", "measured joint states (observation.state)"),
+    ParamSpec(
+        "action_source",
+        "trajectory",
+        "trajectory: commanded target sampled at frame time; "
+        "next_state: the next frame's measured state (free-drive demos)",
+        choices=["trajectory", "next_state"],
+    ),
+    ParamSpec(
+        "action_topic", "/xarm/joint_trajectory", "commanded JointTrajectory (action_source=trajectory)"
+    ),
+    ParamSpec(
+        "camera_max_age", 0.2, "s; an older camera image makes the frame stale (0 = no limit)", min=0.0
+    ),
+    ParamSpec("state_max_age", 0.1, "s; older joint states make the frame stale (0 = no limit)", min=0.0),
+    ParamSpec(
+        "action_max_age",
+        0.0,
+        "s; the trajectory command is held this long after the last one "
+        "(0 = held until the next, like the arm does)",
+        min=0.0,
+    ),
+    ParamSpec(
+        "stamp_source",
+        "receive",
+        "age of a message from its arrival time or its header stamp",
+        choices=["receive", "header"],
+    ),
+    ParamSpec(
+        "episode_time_limit", 60.0, "s; the episode is saved automatically when reached (0 = none)", min=0.0
+    ),
+    ParamSpec(
+        "reset_time", 5.0, "s after each save/discard during which starting is refused (scene reset)", min=0.0
+    ),
+    ParamSpec("status_rate", 5.0, "Hz of ~/status", min=0.1, max=100.0),
+    ParamSpec("video_codec", "", "libsvtav1 / libx264 / libx265; '' = the features file (or the dataset's)"),
+    ParamSpec("robot_type", "", "robot_type of a new dataset; '' = the features file's"),
+    ParamSpec("save_timeout", 120.0, "s the save service waits for the episode to be written", min=1.0),
+]
+
+
+@dataclass
+class _Pending:
+    """A frame waiting for its action (action_source=next_state)."""
+
+    state: np.ndarray
+    images: dict[str, np.ndarray]
+    extras: dict[str, Any] | None
+
+
+@dataclass
+class _SaveJob:
+    reason: str
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = False
+    message: str = ""
+
+
+class RecorderNode(Node):
+    """Records episodes into one LeRobot v2.1 dataset (see the module docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("recorder", **kwargs)
+        p = self.p = declare_parameters(self, PARAMS)
+        if not p.dataset_dir:
+            raise SetupError(
+                "parameter 'dataset_dir' is empty: set it to the dataset folder "
+                "(e.g. -p dataset_dir:=/data/my_dataset)"
+            )
+        try:
+            base, cfg = load_features_config(
+                Path(p.features_file) if p.features_file else config_file("dataset_features.yaml")
+            )
+        except (ValueError, FileNotFoundError) as e:
+            raise SetupError(f"features_file: {e}") from None
+        self.features = build_features(base, list(p.cameras), p.image_width, p.image_height)
+        video, overridden = video_settings(cfg, p.video_codec)
+        self.catalogue = self._load_catalogue(p.tasks_file)
+        robot_type = p.robot_type or cfg.get("robot_type")
+        self.writer: LeRobotWriter
+        self.writer, created = open_or_create(
+            p.dataset_dir,
+            self.features,
+            p.fps,
+            robot_type=robot_type,
+            video=video,
+            video_overridden=overridden,
+        )
+        self.dataset_dir = str(self.writer.root)
+        self.state_names = self.features.state_names
+        self.action_names = self.features.action_names
+
+        self.session = EpisodeSession(p.episode_time_limit, p.reset_time)
+        self.session.episode_index = self.writer.num_episodes
+        self.tracker = CommandTracker(self.action_names)
+        self._pending: _Pending | None = None
+        self._frames = 0
+        self._save_job: _SaveJob | None = None
+        self._save_thread: threading.Thread | None = None
+        self._warned: dict[str, float] = {}
+        self._last_state: np.ndarray | None = None
+
+        # ---- inputs: cheap callbacks that only store the newest message
+        inputs = ReentrantCallbackGroup()
+        streams: list[LatestStream] = []
+        self._camera_streams: dict[str, str] = {}  # camera name -> stream name (resolved topic)
+        for cam in self.features.cameras:
+            topic = p.camera_topic.replace("{name}", cam.name)
+            sub = self.create_subscription(
+                Image, topic, lambda m, c=cam.name: self._on_image(c, m), SENSOR, callback_group=inputs
+            )
+            self._camera_streams[cam.name] = sub.topic_name
+            streams.append(LatestStream(sub.topic_name, p.camera_max_age))
+        sub = self.create_subscription(
+            JointState, p.joint_states_topic, self._on_joint_state, SENSOR, callback_group=inputs
+        )
+        self._state_stream = sub.topic_name
+        streams.append(LatestStream(self._state_stream, p.state_max_age))
+        self._action_stream: str | None = None
+        if p.action_source == "trajectory":
+            qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+            sub = self.create_subscription(
+                JointTrajectory, p.action_topic, self._on_trajectory, qos, callback_group=inputs
+            )
+            self._action_stream = sub.topic_name
+            streams.append(LatestStream(self._action_stream, p.action_max_age))
+        self.sampler = FrameSampler(streams)
+
+        # ---- the frame clock and the services each get their own group, so a blocking save
+        # request never delays a frame and frames never delay the services
+        self._frame_timer = self.create_timer(
+            1.0 / p.fps, self._on_frame, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(StartEpisode, "~/start_episode", self._srv_start, callback_group=services)
+        self.create_service(Trigger, "~/save_episode", self._srv_save, callback_group=services)
+        self.create_service(Trigger, "~/discard_episode", self._srv_discard, callback_group=services)
+        self.status_pub = self.create_publisher(RecorderStatus, "~/status", STATUS)
+        self.create_timer(
+            1.0 / p.status_rate, self.publish_status, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+
+        self.get_logger().info(
+            f"{'created' if created else 'appending to'} dataset {self.dataset_dir} "
+            f"({self.writer.num_episodes} episode(s) saved, {self.writer.fps} fps, cameras "
+            f"{[c.name for c in self.features.cameras]}, action from {p.action_source}"
+            f"{' ' + p.action_topic if p.action_source == 'trajectory' else ''}); "
+            f"streams: {list(self.sampler.streams)}"
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _load_catalogue(self, path: str) -> dict:
+        try:
+            return load_tasks(Path(path) if path else config_file("tasks.yaml"))
+        except (ValueError, FileNotFoundError) as e:
+            if path:
+                raise SetupError(f"tasks_file: {e}") from None
+            self.get_logger().warning(f"no task catalogue ({e}); tasks are used as free text")
+            return {}
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _stamp(self, header: Any) -> float:
+        if self.p.stamp_source == "header":
+            t = header.stamp.sec + header.stamp.nanosec * 1e-9
+            if t > 0:
+                return t
+        return self._now()
+
+    def _warn_throttled(self, key: str, text: str, period: float = 2.0) -> None:
+        now = self._now()
+        if now - self._warned.get(key, -1e18) >= period:
+            self._warned[key] = now
+            self.get_logger().warning(text)
+
+    # ------------------------------------------------------------------ input callbacks
+    def _on_image(self, camera: str, msg: Image) -> None:
+        self.sampler[self._camera_streams[camera]].update(msg, self._stamp(msg.header))
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        vec, bad = joint_vector(msg.name, msg.position, self.state_names)
+        if vec is None:
+            self._warn_throttled(
+                "state",
+                f"{self._state_stream}: no finite position for joint(s) {bad} "
+                f"(have {list(msg.name)}); frames will be dropped",
+            )
+            return
+        self._last_state = vec
+        self.sampler[self._state_stream].update(vec, self._stamp(msg.header))
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        now = self._now()
+        start = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        last = self._last_state
+        measured = dict(zip(self.state_names, last.tolist())) if last is not None else None
+        try:
+            self.tracker.add(
+                list(msg.joint_names),
+                start,
+                [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points],
+                [list(pt.positions) for pt in msg.points],
+                received_at=now,
+                measured=measured,
+            )
+        except CommandError as e:
+            self._warn_throttled("traj", f"{self._action_stream}: ignoring a trajectory: {e}")
+            return
+        if self.tracker.has_all():
+            self.sampler[self._action_stream].update(True, now)
+        else:
+            self._warn_throttled(
+                "traj_missing",
+                f"{self._action_stream}: joint(s) {self.tracker.missing()} "
+                "never commanded yet; frames will be dropped",
+            )
+
+    # ------------------------------------------------------------------ frame clock
+    def _on_frame(self) -> None:
+        now = self._now()
+        with self.session.lock:
+            self.session.tick(now)
+            if self.session.phase != Phase.RECORDING:
+                return
+            if self.session.time_up(now):
+                self.get_logger().info(
+                    f"episode {self.session.episode_index}: time limit "
+                    f"{self.session.time_limit:.1f} s reached, saving"
+                )
+                self._begin_save("time limit", now)
+                return
+            sample = self.sampler.collect(now)
+            images: dict[str, np.ndarray] = {}
+            if sample.ok:
+                for cam in self.features.cameras:
+                    stream = self._camera_streams[cam.name]
+                    img = self._convert(cam.name, sample.values[stream], cam.width, cam.height)
+                    if img is None:
+                        sample.stale.append(stream)
+                    else:
+                        images[cam.name] = img
+            action = None
+            if sample.ok and self._action_stream is not None:
+                action = self.tracker.sample(now)
+                if action is None:
+                    sample.stale.append(self._action_stream)
+            self.sampler.record(sample)
+            if not sample.ok:
+                self._warn_throttled(
+                    "stale",
+                    "dropping frames: stale stream(s) "
+                    + ", ".join(f"{n} (age {self._age_text(n, now)})" for n in sample.stale),
+                )
+                return
+            state = sample.values[self._state_stream]
+            extras = extra_values(self.features, int(now * 1e9))
+            try:
+                if action is not None:
+                    self.writer.add_frame(state, action, images, extras)
+                    self._frames += 1
+                else:  # next_state: this frame's state is the previous frame's action
+                    if self._pending is not None:
+                        pend = self._pending
+                        self.writer.add_frame(pend.state, state, pend.images, pend.extras)
+                    self._pending = _Pending(state, images, extras)
+                    self._frames += 1
+            except (RecordingError, ValueError) as e:
+                self._fail(f"episode {self.session.episode_index} dropped, recording it failed: {e}", now)
+                return
+            backlog = self.writer.encoder_backlog
+            if backlog > 2 * self.p.fps:
+                self._warn_throttled(
+                    "backlog",
+                    f"video encoding is {backlog} frames ({backlog / self.p.fps:.1f} s) behind and buffering in "
+                    "memory; use video_codec:=libx264, smaller images or fewer cameras",
+                    period=10.0,
+                )
+
+    def _age_text(self, stream: str, now: float) -> str:
+        age = self.sampler[stream].age(now)
+        return "never received" if age is None else f"{age:.2f} s"
+
+    def _convert(self, camera: str, msg: Image, width: int, height: int) -> np.ndarray | None:
+        try:
+            img = to_rgb8(msg)
+        except ImageConversionError as e:
+            self._warn_throttled(f"img_{camera}", f"camera {camera}: {e}")
+            return None
+        if img.shape[:2] != (height, width):
+            if not self.p.resize_images:
+                self._warn_throttled(
+                    f"size_{camera}",
+                    f"camera {camera}: image is {img.shape[1]}x{img.shape[0]}, "
+                    f"dataset stores {width}x{height}; set resize_images:=true "
+                    "or image_width/image_height",
+                )
+                return None
+            import cv2  # only needed when the camera size differs from the stored one
+
+            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+        return img
+
+    def _fail(self, error: str, now: float) -> None:
+        """The episode in progress cannot continue: drop it and report ERROR."""
+        self.writer.discard_episode()
+        self._pending = None
+        self.session.failed(now, error, self.writer.num_episodes)
+        self.get_logger().error(error)
+
+    # ------------------------------------------------------------------ episode control
+    def _begin_save(self, reason: str, now: float) -> _SaveJob:
+        """Hand the episode to the saver thread (caller holds the session lock, phase RECORDING)."""
+        job = _SaveJob(reason)
+        if self._pending is not None:  # the last frame has no successor: its action holds its state
+            pend, self._pending = self._pending, None
+            try:
+                self.writer.add_frame(pend.state, pend.state, pend.images, pend.extras)
+            except (RecordingError, ValueError) as e:
+                self._fail(f"episode {self.session.episode_index} dropped, recording it failed: {e}", now)
+                job.message = self.session.error
+                job.done.set()
+                return job
+        if self.writer.episode_frames == 0:
+            summary = self.sampler.drop_summary()
+            msg = (
+                f"episode {self.session.episode_index} has no frames (dropped {self.sampler.frames_dropped}"
+                f"{': ' + summary if summary else ''}); it was discarded"
+            )
+            self.writer.discard_episode()
+            self.session.discarded(now)
+            self.get_logger().warning(msg)
+            job.message = msg
+            job.done.set()
+            return job
+        self.session.begin_save(now)
+        self._save_job = job
+        self._save_thread = threading.Thread(
+            target=self._save_worker, args=(job,), name="recorder-save", daemon=True
+        )
+        self._save_thread.start()
+        return job
+
+    def _save_worker(self, job: _SaveJob) -> None:
+        index = self.session.episode_index
+        dropped, summary = self.sampler.frames_dropped, self.sampler.drop_summary()
+        try:
+            info = self.writer.save_episode()
+        except (RecordingError, OSError) as e:
+            with self.session.lock:
+                self.session.failed(self._now(), str(e), self.writer.num_episodes)
+            job.message = f"saving episode {index} failed: {e}"
+            self.get_logger().error(job.message)
+        else:
+            with self.session.lock:
+                self.session.saved(self._now(), self.writer.num_episodes)
+            job.ok = True
+            job.message = (
+                f"saved episode {info.episode_index} ({info.length} frames, {info.duration_s:.1f} s, "
+                f"task {info.task!r}, {dropped} frame(s) dropped{': ' + summary if summary else ''}; "
+                f"{job.reason}, took {info.save_seconds:.1f} s)"
+            )
+            self.get_logger().info(job.message)
+        finally:
+            job.done.set()
+
+    def _srv_start(self, req: StartEpisode.Request, res: StartEpisode.Response) -> StartEpisode.Response:
+        task_in = req.task.strip() or self.p.default_task
+        res.episode_index = self.writer.num_episodes
+        if not task_in:
+            res.success, res.message = False, "no task given and default_task is empty"
+            return res
+        task = resolve_task(self.catalogue, task_in)
+        now = self._now()
+        with self.session.lock:
+            refusal = self.session.check_start(now)
+            if refusal is not None:
+                res.success, res.message = False, refusal.message
+                self.get_logger().warning(f"start refused: {refusal.message}")
+                return res
+            try:
+                index = self.writer.start_episode(task)
+            except (RecordingError, ValueError, OSError) as e:
+                res.success, res.message = False, f"cannot start an episode: {e}"
+                self.session.set_error(res.message)
+                self.get_logger().error(res.message)
+                return res
+            self.sampler.reset_counts()
+            self._pending = None
+            self._frames = 0
+            self.session.start(now, task, index)
+        res.success, res.episode_index = True, index
+        res.message = f"recording episode {index}: {task!r}"
+        self.get_logger().info(res.message)
+        return res
+
+    def _srv_save(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        now = self._now()
+        with self.session.lock:
+            refusal = self.session.check_stop("save")
+            if refusal is not None:
+                res.success, res.message = False, refusal.message
+                return res
+            job = self._begin_save("requested", now)
+        if not job.done.wait(self.p.save_timeout):
+            res.success, res.message = (
+                False,
+                (
+                    f"episode still saving after {self.p.save_timeout:.0f} s "
+                    "(save_timeout); watch ~/status for the outcome"
+                ),
+            )
+            return res
+        res.success, res.message = job.ok, job.message
+        return res
+
+    def _srv_discard(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        now = self._now()
+        with self.session.lock:
+            refusal = self.session.check_stop("discard")
+            if refusal is not None:
+                res.success, res.message = False, refusal.message
+                return res
+            index = self.session.episode_index
+            self.writer.discard_episode()
+            self._pending = None
+            self.session.discarded(now)
+        res.success, res.message = True, f"discarded episode {index} ({self._frames} frames)"
+        self.get_logger().info(res.message)
+        return res
+
+    # ------------------------------------------------------------------ status
+    def make_status(self) -> RecorderStatus:
+        now = self._now()
+        msg = RecorderStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        with self.session.lock:
+            self.session.tick(now)
+            s = self.session
+            msg.state = int(s.phase)
+            msg.task = s.task
+            msg.episode_index = s.episode_index
+            msg.episode_duration = s.elapsed(now)
+            msg.error = s.error
+        msg.dataset_dir = self.dataset_dir
+        msg.episodes_saved = self.writer.num_episodes
+        msg.frames_recorded = self._frames
+        msg.frames_dropped = self.sampler.frames_dropped
+        ages = self.sampler.ages(now)
+        msg.stream_names = list(ages)
+        msg.stream_ages = [-1.0 if a is None else float(a) for a in ages.values()]
+        msg.episode_time_limit = self.session.time_limit
+        return msg
+
+    def publish_status(self) -> None:
+        self.status_pub.publish(self.make_status())
+
+    def close(self) -> None:
+        """Stop cleanly: finish a save in progress, drop an unsaved episode, release the dataset."""
+        self._frame_timer.cancel()
+        thread = self._save_thread
+        if thread is not None and thread.is_alive():
+            self.get_logger().info("waiting for the episode being saved...")
+            thread.join(self.p.save_timeout)
+        with self.session.lock:
+            if self.writer.recording:
+                self.get_logger().warning(
+                    f"unsaved episode {self.session.episode_index} "
+                    f"({self._frames} frames) discarded at shutdown"
+                )
+            self.writer.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    try:
+        node = RecorderNode()
+    except (SetupError, ParameterError, DatasetError, RecordingError, ValueError, OSError) as e:
+        print(f"[recorder] cannot start: {e}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
