@@ -33,7 +33,7 @@ setup(
             "xarm_loopback_controller = evo1_ros.sim.loopback_main:main",
             "recorder = recording.recorder_node:main",
             "teleop = evo1_ros.nodes.teleop:main",
-            "recorder_keyboard = recording.keyboard:main",
+            "recorder_keyboard = recording.keyboard_node:main",
         ],
     },
 )
