@@ -7,6 +7,7 @@ config files, so every lookup goes through `package_share()`.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 PACKAGE = "evo1_ros"
@@ -36,16 +37,19 @@ def package_share(package: str = PACKAGE) -> Path:
 def ament_prefixes() -> list[str]:
     """AMENT_PREFIX_PATH entries plus the running interpreter's prefix (the venv, where the wheels live)."""
     prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
-    import sys
-
     if sys.prefix not in prefixes:
         prefixes.append(sys.prefix)
     return prefixes
 
 
+def share_file(*parts: str, package: str = PACKAGE) -> Path:
+    """Path of a file in the package share (e.g. "urdf", "x.urdf"); raises naming the path if missing."""
+    path = package_share(package).joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"{'/'.join(parts)} not found: {path}")
+    return path
+
+
 def config_file(name: str, package: str = PACKAGE) -> Path:
     """Path of `config/<name>` in the package share; raises with the searched path if missing."""
-    path = package_share(package) / "config" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    return path
+    return share_file("config", name, package=package)

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from evo1_ros.paths import package_share
 
 
 def default_config(name: str) -> Path:
-    """Path of ``config/<name>`` (source checkout first, then the installed share directory)."""
-    candidates = [
-        Path(__file__).resolve().parents[1] / "config" / name,
-        Path(sys.prefix) / "share" / "evo1_ros" / "config" / name,
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    return candidates[0]
+    """Path of ``config/<name>`` (it may not exist: callers report a missing file with its path)."""
+    return package_share() / "config" / name

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, JointState
@@ -30,6 +28,7 @@ from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.paths import config_file
 from evo1_ros.ros.image import ImageConversionError, to_rgb8
+from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import SENSOR, STATUS
 from recording.command_tracker import CommandError, CommandTracker
@@ -546,25 +545,12 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    try:
-        node = RecorderNode()
-    except (SetupError, ParameterError, DatasetError, RecordingError, ValueError, OSError) as e:
-        print(f"[recorder] cannot start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(
+        RecorderNode,
+        "recorder",
+        args=args,
+        startup_errors=(SetupError, ParameterError, DatasetError, RecordingError, ValueError, OSError),
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Units follow REP-103: rad, rad/s, rad/s^2.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,21 +15,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from evo1_ros.paths import config_file
+
 ARM_JOINTS: tuple[str, ...] = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6")
 GRIPPER_JOINT = "drive_joint"
 LIMITS_FILE = "xarm6_limits.yaml"
 
 
 def default_limits_path() -> Path:
-    """Locate ``xarm6_limits.yaml`` in the source tree or in the installed ``share/evo1_ros/config``."""
-    candidates = [
-        Path(__file__).resolve().parents[2] / "config" / LIMITS_FILE,
-        Path(sys.prefix) / "share" / "evo1_ros" / "config" / LIMITS_FILE,
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{LIMITS_FILE} not found (looked in {', '.join(map(str, candidates))})")
+    """``config/xarm6_limits.yaml`` of the source tree or the installed package share."""
+    return config_file(LIMITS_FILE)
 
 
 def _as_vector(values: Iterable[float], n: int, what: str) -> np.ndarray:

@@ -7,27 +7,21 @@ only the kinematic tree matters to them, so this reads just that part of the fil
 from __future__ import annotations
 
 import math
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from evo1_ros.paths import share_file
+
 URDF_FILE = "xarm6_with_gripper.urdf"
 MOVABLE_TYPES = ("revolute", "continuous", "prismatic")
 
 
 def default_urdf_path() -> Path:
-    """Locate ``xarm6_with_gripper.urdf`` in the source tree or in the installed share folder."""
-    candidates = [
-        Path(__file__).resolve().parents[2] / "urdf" / URDF_FILE,
-        Path(sys.prefix) / "share" / "evo1_ros" / "urdf" / URDF_FILE,
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{URDF_FILE} not found (looked in {', '.join(map(str, candidates))})")
+    """``urdf/xarm6_with_gripper.urdf`` of the source tree or the installed package share."""
+    return share_file("urdf", URDF_FILE)
 
 
 def rpy_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:

@@ -134,6 +134,7 @@ class ArmDriver:
         self._cycles = self._sent = self._send_failures = 0
         self._accepted = self._rejected = 0
         self._last_rejection = ""
+        self._command_listeners: list[Callable[[float, float, np.ndarray], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -151,6 +152,15 @@ class ArmDriver:
         for thread in self._threads:
             thread.join(timeout=3)
         self.session.close()
+
+    def add_command_listener(self, listener: Callable[[float, float, np.ndarray], None]) -> None:
+        """Call `listener(now, dt, command)` in the streaming thread for every streamed command.
+
+        For diagnostics and tests: it sees exactly what the streamer produced and the cycle time it
+        was computed for. It must be quick; it runs inside the servo cycle.
+        """
+        with self._lock:
+            self._command_listeners.append(listener)
 
     # -- queries ------------------------------------------------------------------------------------
     @property
@@ -415,6 +425,9 @@ class ArmDriver:
                 self._periods.append(dt)
                 self._cycles += 1
                 cmd = self._streamer.step(now, dt)
+                listeners = list(self._command_listeners)
+            for listener in listeners:
+                listener(now, dt, cmd)
             arm_cmd = cmd[:6]
             changed = last_cmd is None or np.any(np.abs(arm_cmd - last_cmd) > 1e-7)
             if not changed and now - last_send < self.config.keepalive_period:

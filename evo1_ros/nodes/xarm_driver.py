@@ -13,10 +13,8 @@ import sys
 import time
 from collections.abc import Callable
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
@@ -26,6 +24,7 @@ from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState, NotReadyError
 from evo1_ros.driver.error_codes import error_text, warn_text
 from evo1_ros.driver.xarm_session import DriverError, SessionConfig
+from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParamSpec, declare_parameters
 from evo1_ros.ros.qos import STATE, STATUS
 
@@ -205,31 +204,18 @@ class XArmDriverNode(Node):
             request, response
         )
 
+    def close(self) -> None:
+        """Stop streaming (the arm holds its last target) and disconnect."""
+        self.get_logger().info("xarm_driver: shutting down; the arm holds its last target")
+        self.driver.shutdown()
+
     def destroy_node(self) -> None:
         self.driver.shutdown()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=sys.argv if args is None else args)
-    try:
-        node = XArmDriverNode()
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"xarm_driver: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.get_logger().info("xarm_driver: shutting down; the arm holds its last target")
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(XArmDriverNode, "xarm_driver", args=args)
 
 
 if __name__ == "__main__":
