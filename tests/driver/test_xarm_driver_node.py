@@ -75,7 +75,7 @@ def test_trajectory_ends_at_last_point(io, controller, driver_node):
     pub.publish(trajectory(ALL, [(0.5, goal * 0.5), (1.2, goal)]))
     reached = lambda: np.allclose(joint_vector(states.last(), ALL), goal, atol=2e-3)  # noqa: E731
     assert wait_until(reached, 8), joint_vector(states.last(), ALL)
-    assert np.allclose(controller.q, goal[:6], atol=2e-3)
+    assert np.allclose(wait_settled(controller), goal[:6], atol=1e-3)
     assert abs(controller.gripper_pulses - (850 - 1000 * goal[6])) <= 3  # drive_joint 0.5 rad -> 350 pulses
     msg = states.last()
     assert list(msg.name) == ALL and len(msg.velocity) == 7
