@@ -13,4 +13,11 @@ export PYTHONDONTWRITEBYTECODE=1
 workers=${PYTEST_WORKERS:-2}
 xdist=()
 [ "$workers" != 0 ] && xdist=(-n "$workers" --dist loadfile)
-exec "$VENV/bin/python" -m pytest "${xdist[@]}" "$@"
+rc=0
+"$VENV/bin/python" -m pytest "${xdist[@]}" "$@" || rc=$?
+if [ "$rc" -eq 5 ]; then
+  # pytest's "no tests collected": a suite that silently runs nothing must not pass.
+  echo "pytest collected no tests; treating as failure" >&2
+  exit 1
+fi
+exit "$rc"
