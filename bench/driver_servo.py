@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_rate(rate: float, seconds: float, domain: int) -> dict:
+def run_rate(rate: float, seconds: float, domain: int, gripper: bool) -> dict:
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import MultiThreadedExecutor
@@ -54,6 +54,7 @@ def run_rate(rate: float, seconds: float, domain: int) -> dict:
                 Parameter("robot_ip", value=host),
                 Parameter("servo_rate", value=float(rate)),
                 Parameter("joint_state_rate", value=100.0),
+                Parameter("gripper", value=gripper),
             ],
         )
         listener = rclpy.create_node("bench_listener", context=ctx)
@@ -88,6 +89,7 @@ def run_rate(rate: float, seconds: float, domain: int) -> dict:
         err = np.abs(periods - 1.0 / rate) * 1e3
         result = {
             "servo_rate_target_hz": rate,
+            "gripper": gripper,
             "achieved_rate_hz": float(len(periods) / periods.sum()),
             "commands_sent_per_s": (after.commands_sent - sent0) / elapsed,
             "period_error_p50_ms": float(np.percentile(err, 50)),
@@ -114,13 +116,14 @@ def main() -> int:
     )
     parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 250.0], help="servo rates (Hz)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement time per rate")
+    parser.add_argument("--no-gripper", action="store_true", help="run without the gripper (no RS-485 reads)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "driver_servo.json")
     args = parser.parse_args()
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bench_ros_log_"))
     os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
     domain = 210 + os.getpid() % 20
-    results = [run_rate(rate, args.seconds, domain) for rate in args.rates]
+    results = [run_rate(rate, args.seconds, domain, not args.no_gripper) for rate in args.rates]
     cols = [
         "servo_rate_target_hz",
         "achieved_rate_hz",
@@ -135,6 +138,7 @@ def main() -> int:
     print(" | ".join(c for c in cols))
     for r in results:
         print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    print(f"machine load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2))
     print(f"wrote {args.out}")
