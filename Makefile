@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench demo colcon clean
+.PHONY: setup test lint bench demo colcon compat clean
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
@@ -21,6 +21,13 @@ bench: setup
 demo:
 	@echo "make demo: not built yet — the simulation demo (MuJoCo scene + policy) is a later issue." >&2; exit 2
 
+# External check against LeRobot itself (offline, CPU): lerobot 0.3.3 loads our v2.1 datasets, its
+# writer produces the same files, lerobot 0.4.4 converts them to v3.0 and loads them. Builds
+# .venv-compat-033 / .venv-compat-04x on first use (~4 min, 3 GB); not part of `make test`.
+# COMPAT_QUICK=1 skips the 1001-episode dataset.
+compat: setup
+	@bash scripts/compat.sh
+
 # Manual check that both packages build as a colcon workspace (what a ROS 2 user does), against
 # the venv's ROS wheels; installs colcon into .venv on first use. Output in build/colcon_ws.
 colcon: setup
@@ -33,4 +40,4 @@ colcon: setup
 	  ls install/evo1_ros/lib/evo1_ros install/evo1_ros/share/evo1_ros/config/launch
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) .venv-compat-033 .venv-compat-04x

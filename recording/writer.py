@@ -394,7 +394,7 @@ class LeRobotWriter:
             if self._episode is not None:
                 self._drop(self._episode)
             if self._lock_fd is not None:
-                _unlock(self._lock_fd)
+                _unlock(self._lock_fd, self.root)
                 self._lock_fd = None
 
     def __enter__(self) -> LeRobotWriter:
@@ -592,16 +592,34 @@ def _check_buffer(max_buffer_mb: float) -> None:
 
 
 def _lock(root: Path) -> int:
-    fd = os.open(root / layout.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    """Take the dataset's writer lock (a flock on a file in its root), or raise if another has it.
+
+    The file is removed on release so it never ends up in an uploaded dataset. A writer that raced
+    with a release may have locked the removed file; it sees the path no longer names its file and
+    tries again.
+    """
+    path = root / layout.LOCK_FILE
+    for _ in range(10):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RecordingError(f"{root}: dataset is open in another writer") from None
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
         os.close(fd)
-        raise RecordingError(f"{root}: dataset is open in another writer") from None
-    return fd
+    raise RecordingError(f"{root}: could not take the writer lock (lock file keeps changing)")
 
 
-def _unlock(fd: int) -> None:
+def _unlock(fd: int, root: Path | None = None) -> None:
+    """Release the lock; with `root`, remove the lock file first (while still holding it)."""
+    if root is not None:
+        with contextlib.suppress(OSError):
+            (root / layout.LOCK_FILE).unlink()
     with contextlib.suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_UN)
     with contextlib.suppress(OSError):

@@ -109,7 +109,13 @@ def test_second_writer_is_refused(writer: LeRobotWriter) -> None:
     with pytest.raises(RecordingError, match="open in another writer"):
         LeRobotWriter.open(writer.root)
     writer.close()
-    LeRobotWriter.open(writer.root).close()
+    assert not (writer.root / ".evo1_writer.lock").exists()  # nothing of ours left to upload
+    again = LeRobotWriter.open(writer.root)
+    assert (writer.root / ".evo1_writer.lock").exists()
+    with pytest.raises(RecordingError, match="open in another writer"):
+        LeRobotWriter.open(writer.root)
+    again.close()
+    assert not (writer.root / ".evo1_writer.lock").exists()
 
 
 def test_create_refuses_non_empty_dir(tmp_path: Path) -> None:
