@@ -71,6 +71,11 @@ def test_services_cross_processes(ros, peer):
 def test_constants_are_distinct():
     states = [PolicyStatus.IDLE, PolicyStatus.RUNNING, PolicyStatus.HOLDING, PolicyStatus.FAULT]
     assert states == [0, 1, 2, 3]
-    rec_states = [RecorderStatus.IDLE, RecorderStatus.RECORDING, RecorderStatus.SAVING,
-                  RecorderStatus.RESETTING, RecorderStatus.ERROR]
+    rec_states = [
+        RecorderStatus.IDLE,
+        RecorderStatus.RECORDING,
+        RecorderStatus.SAVING,
+        RecorderStatus.RESETTING,
+        RecorderStatus.ERROR,
+    ]
     assert len(set(rec_states)) == 5
