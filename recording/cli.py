@@ -232,6 +232,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if args.codec is not None:
         video_cfg["codec"] = args.codec
     video = VideoSettings.from_config(video_cfg)
+    appending = args.append and (Path(args.dir) / "meta" / "info.json").is_file()
     fps = args.fps if args.fps is not None else int(cfg.get("fps", 30))
     if fps < 1:
         raise ValueError(f"--fps must be >= 1, got {fps}")
@@ -248,7 +249,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             frames=args.frames,
             fps=fps,
             features=features,
-            video=video,
+            # Appending keeps the dataset's codec unless --codec asks for one (then it must match).
+            video=None if appending and args.codec is None else video,
             robot_type=cfg.get("robot_type"),
             tasks=tasks,
             append=args.append,
@@ -256,10 +258,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    print(
-        f"wrote {len(saved)} episode(s) x {args.frames} frame(s) to {args.dir} "
-        f"({video.encoder()}, {len(features.cameras)} camera(s))"
-    )
+    detail = "appended" if appending else f"{video.encoder()}, {len(features.cameras)} camera(s)"
+    print(f"wrote {len(saved)} episode(s) x {args.frames} frame(s) to {args.dir} ({detail})")
     return 0
 
 

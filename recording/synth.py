@@ -64,6 +64,7 @@ def write_synthetic_dataset(
         writer = LeRobotWriter.create(root, fps, features, robot_type=robot_type, video=video)
     saved = []
     with writer:
+        features = writer.features  # appending: the dataset's own cameras/extras, not the config's
         n_s, n_a = len(features.state_names), len(features.action_names)
         first = writer.num_episodes
         for e in range(first, first + episodes):

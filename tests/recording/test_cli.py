@@ -81,6 +81,11 @@ def test_synth_validate_info_preview(tmp_path: Path, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["dataset", "validate", str(root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["episodes"] == 3
+    # --append follows the dataset (camera, codec), not the default config (2 cameras, AV1).
+    assert main(["dataset", "synth", str(root), "--episodes", "1", "--frames", "5", "--append"]) == 0
+    assert "wrote 1 episode(s) x 5 frame(s)" in capsys.readouterr().out
+    assert main(["dataset", "validate", str(root)]) == 0
+    assert "4 episode(s), 24 frame(s)" in capsys.readouterr().out
 
 
 def test_validate_failure_lists_problems(
