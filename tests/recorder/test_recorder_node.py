@@ -172,7 +172,9 @@ def test_time_limit_autosaves_and_reset_refuses_start(ros, make_recorder, tmp_pa
     assert not refused.success
     assert "resetting" in refused.message and "reset_time" in refused.message
     reader = LeRobotReader(tmp_path / "ds")
-    assert 20 <= reader.episode_length(0) <= 31  # 1 s at 30 fps, minus start-up frames
+    # The limit is what is asserted: at most 1 s at 30 fps (+1 for the tick at the limit). How many
+    # of those ticks became frames depends on machine load (late ticks are skipped, not invented).
+    assert 1 <= reader.episode_length(0) <= 31
     assert validate_dataset(tmp_path / "ds").ok
     # after the reset period the next episode starts with the next index
     assert wait_until(lambda: status.last().state == RecorderStatus.IDLE, 6)
