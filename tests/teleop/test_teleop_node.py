@@ -87,12 +87,17 @@ def test_twist_moves_the_tcp_along_it_then_holds(ros):
     np.testing.assert_allclose(first.points[0].positions[:6], Q0, atol=1e-9)
 
     n0 = len(traj)
-    t_end = time.monotonic() + 1.0
-    while time.monotonic() < t_end:  # 1 s of "up" at 0.04 m/s, as spacenav would stream it
+    t_end = time.monotonic() + 10.0
+    # "up" at 0.04 m/s, streamed as spacenav would, until the commanded TCP rose 2 cm (no timing
+    # assumption: a loaded machine just takes longer).
+    while time.monotonic() < t_end:
         twist_pub.publish(Twist(linear=Vector3(x=0.0, y=0.0, z=0.04)))
         time.sleep(0.02)
+        latest = traj.last()
+        if len(traj) > n0 and fk_pos(latest.points[0].positions)[2] - fk_pos(Q0)[2] > 0.02:
+            break
     moved_msgs = traj.snapshot()[n0:]
-    assert len(moved_msgs) >= 10
+    assert len(moved_msgs) >= 2
     end = moved_msgs[-1].points[0].positions
     moved = fk_pos(end) - fk_pos(Q0)
     assert moved[2] > 0.015, moved  # went up...
