@@ -205,6 +205,13 @@ def test_free_drive_parameter_waits_for_the_driver(ros):
 
     ros.node("xarm_driver_stub").create_service(SetBool, "/xarm/free_drive", free_drive)
     assert wait_until(lambda: calls == [True], 10)
+
+    def quiet() -> bool:  # the reply is in flight for a moment; once it lands teleop goes silent
+        before = len(traj)
+        time.sleep(0.3)
+        return len(traj) == before
+
+    assert wait_until(quiet, 10)
     n = len(traj)
     time.sleep(0.5)
     assert len(traj) == n and calls == [True]  # asked once, and silent in free-drive
