@@ -40,6 +40,11 @@ CHILD = textwrap.dedent("""
         w.save_episode()
     if mode == "record":
         episode(2, 25)
+        # be killed while the episode's video is being written (the encoder thread opens it lazily)
+        from pathlib import Path
+        deadline = time.time() + 30
+        while not any(Path({root!r}, ".staging").rglob("*.mp4")) and time.time() < deadline:
+            time.sleep(0.01)
         print("READY", flush=True)
         time.sleep(60)
     else:
