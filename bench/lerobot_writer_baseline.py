@@ -41,14 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from writer_timing import timing_summary  # bench/ is sys.path[0]: numpy-only, safe in the compat venv
 
 REPO = Path(__file__).resolve().parents[1]
 # LeRobot's encode_video_frames accepts these names; PyAV's "h264" encoder is libx264.
 VCODEC_FOR_ENCODER = {"libsvtav1": "libsvtav1", "libx264": "h264", "h264": "h264", "libx265": "hevc"}
-
-
-def _pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 3)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,17 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "frames_per_episode": frames,
         "frames_total": int(info["total_frames"]),
         "videos": len(videos),
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "cpu_cores_used": round(cpu / wall, 2),
-        "frames_per_s": round(episodes * frames / wall, 1),
-        "add_frame_ms_p50": _pct(add_ms, 50),
-        "add_frame_ms_p99": _pct(add_ms, 99),
-        "add_frame_ms_max": round(float(np.max(add_ms)), 3),
-        "add_frames_total_s": round(sum(add_ms) / 1e3, 3),
-        "save_latency_s_mean": round(float(np.mean([s["save_s"] for s in saves])), 3),
-        "save_latency_s_max": round(float(np.max([s["save_s"] for s in saves])), 3),
-        "saves": saves,
+        **timing_summary(episodes, frames, wall, cpu, add_ms, saves),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "dataset_mb": round(size_mb, 2),
         "python": platform.python_version(),

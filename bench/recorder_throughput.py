@@ -47,6 +47,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from writer_timing import pct, timing_summary  # bench/ is sys.path[0] when run as a script
+
 from recording.errors import RecordingError
 from recording.features import CameraSpec, DatasetFeatures
 from recording.frame_clock import FrameClock
@@ -131,8 +133,8 @@ def run_one(
         "record_wall_s": round(rec_wall, 2),
         "cpu_cores_used_recording": round(rec_cpu / rec_wall, 2),
         "cpu_share_recording_pct": round(100 * rec_cpu / rec_wall / ncpu, 1),
-        "add_frame_ms_p50": round(float(np.percentile(add_ms, 50)), 3),
-        "add_frame_ms_p99": round(float(np.percentile(add_ms, 99)), 3),
+        "add_frame_ms_p50": pct(add_ms, 50),
+        "add_frame_ms_p99": pct(add_ms, 99),
         "add_frame_ms_max": round(float(np.max(add_ms)), 3),
         "encoder_backlog_max_frames": int(max(backlog)),
         "encoder_backlog_at_stop_frames": int(backlog[-1]),
@@ -153,10 +155,6 @@ def run_one(
 
 
 # ----------------------------------------------------------------- side by side with LeRobot 0.3.3
-
-
-def _pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 3)
 
 
 def comparison_video(codec: str, settings: str) -> VideoSettings:
@@ -250,17 +248,7 @@ def run_ours_fast(
         "frames_total": total_frames,
         "refused_frames_encoder_behind": refused,
         "videos": len(videos),
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "cpu_cores_used": round(cpu / wall, 2),
-        "frames_per_s": round(episodes * frames / wall, 1),
-        "add_frame_ms_p50": _pct(add_ms, 50),
-        "add_frame_ms_p99": _pct(add_ms, 99),
-        "add_frame_ms_max": round(float(np.max(add_ms)), 3),
-        "add_frames_total_s": round(sum(add_ms) / 1e3, 3),
-        "save_latency_s_mean": round(float(np.mean(saves)), 3),
-        "save_latency_s_max": round(float(np.max(saves)), 3),
-        "saves": [{"save_s": round(x, 3)} for x in saves],
+        **timing_summary(episodes, frames, wall, cpu, add_ms, [{"save_s": round(x, 3)} for x in saves]),
         "dataset_mb": round(size_mb, 2),
     }
 
