@@ -179,21 +179,19 @@ class LeRobotReader:
         """State at ``index`` and actions ``index .. index+horizon-1`` of the same episode, padded."""
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
-        ep, fi = self.locate(index)
-        _, stop = self.episode_bounds(ep)
+        f = self.frame(index, decode_images)
+        _, stop = self.episode_bounds(f.episode_index)
         want = np.arange(index, index + horizon)
         is_pad = want >= stop
         take = np.minimum(want, stop - 1)
-        c = self._columns
-        ts = float(c["timestamp"][index])
         return Window(
             index=index,
-            episode_index=ep,
-            frame_index=fi,
-            timestamp=ts,
-            task=self.tasks.get(int(c["task_index"][index]), ""),
-            state=np.asarray(c[STATE_KEY][index]),
-            actions=np.asarray(c[ACTION_KEY][take]),
+            episode_index=f.episode_index,
+            frame_index=f.frame_index,
+            timestamp=f.timestamp,
+            task=f.task,
+            state=f.state,
+            actions=np.asarray(self._columns[ACTION_KEY][take]),
             action_is_pad=is_pad,
-            images=self._images_at(ep, ts) if decode_images else {},
+            images=f.images,
         )
