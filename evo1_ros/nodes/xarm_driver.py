@@ -204,12 +204,9 @@ class XArmDriverNode(Node):
             request, response
         )
 
-    def close(self) -> None:
-        """Stop streaming (the arm holds its last target) and disconnect."""
-        self.get_logger().info("xarm_driver: shutting down; the arm holds its last target")
-        self.driver.shutdown()
-
     def destroy_node(self) -> None:
+        """Stop streaming (the arm holds its last target) and disconnect, then destroy the node."""
+        self.get_logger().info("xarm_driver: shutting down; the arm holds its last target")
         self.driver.shutdown()
         super().destroy_node()
 
