@@ -73,6 +73,13 @@ def fk_pos(positions) -> np.ndarray:
     return CHAIN.fk(np.asarray(positions[:6]))[:3, 3]
 
 
+def went_quiet(traj: Collector) -> bool:
+    """No new command for 0.3 s (the free-drive reply is in flight for a moment before teleop stops)."""
+    before = len(traj)
+    time.sleep(0.3)
+    return len(traj) == before
+
+
 def test_twist_moves_the_tcp_along_it_then_holds(ros):
     test = ros.node("test")
     ArmStub(ros.node("arm"))
@@ -138,7 +145,7 @@ def test_joy_buttons_toggle_gripper_and_free_drive(ros):
     assert wait_until(lambda: traj.last().points[0].positions[6] == 0.85, 5)
     press(3)
     assert wait_until(lambda: calls == [True], 5)
-    time.sleep(0.3)
+    assert wait_until(lambda: went_quiet(traj), 10)  # the service reply lands, then teleop is silent
     n = len(traj)
     time.sleep(0.4)
     assert len(traj) == n  # no commands while the arm is in free-drive
@@ -206,12 +213,7 @@ def test_free_drive_parameter_waits_for_the_driver(ros):
     ros.node("xarm_driver_stub").create_service(SetBool, "/xarm/free_drive", free_drive)
     assert wait_until(lambda: calls == [True], 10)
 
-    def quiet() -> bool:  # the reply is in flight for a moment; once it lands teleop goes silent
-        before = len(traj)
-        time.sleep(0.3)
-        return len(traj) == before
-
-    assert wait_until(quiet, 10)
+    assert wait_until(lambda: went_quiet(traj), 10)
     n = len(traj)
     time.sleep(0.5)
     assert len(traj) == n and calls == [True]  # asked once, and silent in free-drive
