@@ -65,6 +65,9 @@ class DriverConfig:
     servo_rate: float = 200.0  # Hz, mode 1 stream
     online_rate: float = 50.0  # Hz, mode 6 targets
     keepalive_period: float = 0.1  # s, resend an unchanged servo target this often (error detection)
+    # A late cycle (the thread was starved) advances the command by at most this many nominal
+    # periods' worth of capped motion, so a stall never turns into a jump (C24 on a real arm).
+    max_step_periods: float = 2.0
     error_poll_period: float = 0.2  # s
     reconnect_period: float = 1.0  # s
     auto_enable: bool = True
@@ -80,6 +83,8 @@ class DriverConfig:
             )
         if not 1.0 <= self.online_rate <= 250.0:
             raise ValueError(f"online_rate must be within [1, 250] Hz, got {self.online_rate}")
+        if not 1.0 <= self.max_step_periods <= 10.0:
+            raise ValueError(f"max_step_periods must be within [1, 10], got {self.max_step_periods}")
         if len(self.home_position) != 6 or not all(np.isfinite(self.home_position)):
             raise ValueError("home_position needs 6 finite joint angles (rad)")
 
@@ -99,6 +104,7 @@ class DriverStatus:
     trajectories_accepted: int
     trajectories_rejected: int
     last_rejection: str
+    late_cycles: int  # cycles longer than max_step_periods periods (command slowed down, not jumped)
     periods: list[float] = field(default_factory=list)
 
 
@@ -132,7 +138,8 @@ class ArmDriver:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._periods: deque[float] = deque(maxlen=4000)
-        self._cycles = self._sent = self._send_failures = 0
+        self._cycles = self._sent = self._send_failures = self._late = 0
+        self._last_late_warning = -1e9
         self._accepted = self._rejected = 0
         self._last_rejection = ""
         self._command_listeners: list[Callable[[float, float, np.ndarray], None]] = []
@@ -162,7 +169,8 @@ class ArmDriver:
         """Call `listener(now, dt, command)` in the streaming thread for every streamed command.
 
         For diagnostics and tests: it sees exactly what the streamer produced and the cycle time it
-        was computed for. It must be quick; it runs inside the servo cycle.
+        was computed for (the real cycle time, or ``max_step_periods`` periods after a stall). It
+        must be quick; it runs inside the servo cycle.
         """
         with self._lock:
             self._command_listeners.append(listener)
@@ -215,6 +223,7 @@ class ArmDriver:
             trajectories_accepted=self._accepted,
             trajectories_rejected=self._rejected,
             last_rejection=self._last_rejection,
+            late_cycles=self._late,
             periods=periods,
         )
 
@@ -412,6 +421,7 @@ class ArmDriver:
         period = 1.0 / (self.config.servo_rate if servo else self.config.online_rate)
         vcap = float(np.max(self.limits.max_velocity[:6]))
         acap = float(np.max(self.limits.max_acceleration[:6]))
+        max_step = self.config.max_step_periods * period
         last_cmd: np.ndarray | None = None
         last_send = 0.0
         prev = time.monotonic()
@@ -429,10 +439,23 @@ class ArmDriver:
                     continue
                 self._periods.append(dt)
                 self._cycles += 1
-                cmd = self._streamer.step(now, dt)
+                # The caps bound motion per step as max_velocity * dt: after a stall, dt is long and
+                # one step could jump. Apply them over at most max_step; the command lags and then
+                # catches up within the caps.
+                step_dt = min(dt, max_step)
+                if step_dt < dt:
+                    self._late += 1
+                cmd = self._streamer.step(now, step_dt)
                 listeners = list(self._command_listeners)
+            if step_dt < dt and now - self._last_late_warning > 5.0:
+                self._last_late_warning = now
+                self._event(
+                    "warning",
+                    f"servo cycle took {dt * 1e3:.0f} ms (nominal {period * 1e3:.1f} ms; thread starved?):"
+                    f" command slowed to stay within the caps ({self._late} late cycle(s) so far)",
+                )
             for listener in listeners:
-                listener(now, dt, cmd)
+                listener(now, step_dt, cmd)
             arm_cmd = cmd[:6]
             changed = last_cmd is None or np.any(np.abs(arm_cmd - last_cmd) > 1e-7)
             if not changed and now - last_send < self.config.keepalive_period:

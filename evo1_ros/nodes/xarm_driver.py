@@ -46,6 +46,13 @@ PARAMS = [
     ParamSpec(
         "keepalive_period", 0.1, "resend an unchanged servo target after this many s", min=0.005, max=1.0
     ),
+    ParamSpec(
+        "max_step_periods",
+        2.0,
+        "a late servo cycle moves the command at most this many periods' worth (stall != jump)",
+        min=1.0,
+        max=10.0,
+    ),
     ParamSpec("error_poll_period", 0.2, "controller error poll period (s)", min=0.02, max=5.0),
     ParamSpec("home_position", [0.0] * 6, "home service target, joint1..joint6 (rad)"),
     ParamSpec("home_speed_fraction", 0.5, "home speed as a fraction of max_velocity", min=0.05, max=1.0),
@@ -71,6 +78,7 @@ class XArmDriverNode(Node):
             servo_rate=p.servo_rate,
             online_rate=p.online_rate,
             keepalive_period=p.keepalive_period,
+            max_step_periods=p.max_step_periods,
             error_poll_period=p.error_poll_period,
             reconnect_period=p.reconnect_period,
             auto_enable=p.auto_enable,
@@ -176,6 +184,7 @@ class XArmDriverNode(Node):
             "servo_rate_hz": f"{st.servo_rate_hz:.1f}",
             "commands_sent": str(st.commands_sent),
             "send_failures": str(st.send_failures),
+            "late_cycles": str(st.late_cycles),
             "trajectories_accepted": str(st.trajectories_accepted),
             "trajectories_rejected": str(st.trajectories_rejected),
             "last_rejection": st.last_rejection,

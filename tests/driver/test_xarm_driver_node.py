@@ -107,6 +107,39 @@ def test_replacement_midway_is_smooth(io, controller, driver_node):
     )
 
 
+def test_stalled_servo_thread_slows_the_command_instead_of_jumping(io, controller, driver_node):
+    """A starved streaming thread (GC, a loaded PC) must not turn into one big servo step: on a real
+    xArm that is a C24 over-speed fault, or a lurch. Stall the thread once for 0.6 s mid-motion."""
+    _, pub, _, status = io
+    log: list[tuple[float, float, float]] = []
+    stalled: list[bool] = []
+
+    def listener(now: float, dt: float, cmd: np.ndarray) -> None:
+        log.append((now, dt, float(cmd[0])))
+        if not stalled and cmd[0] > 0.1:
+            stalled.append(True)
+            time.sleep(0.6)  # inside the servo cycle: the next cycle is 0.6 s late
+
+    driver_node.driver.add_command_listener(listener)
+    pub.publish(trajectory(ARM, [(1.5, [0.8, 0, 0, 0, 0, 0])]))
+    assert wait_until(lambda: abs(controller.q[0] - 0.8) < 2e-3, 10), driver_node.driver.status()
+    st = driver_node.driver.status()
+    assert st.state == DriverState.READY and controller.error_code == 0, st
+    assert st.late_cycles >= 1
+    now = np.array([e[0] for e in log])
+    q = np.array([e[2] for e in log])
+    assert np.max(np.diff(now)) >= 0.55  # the stall happened
+    # every step within the velocity cap applied over at most max_step_periods (2) periods of 5 ms
+    assert np.max(np.abs(np.diff(q))) <= CAP * 2 * 0.005 + 1e-9, np.max(np.abs(np.diff(q)))
+    assert wait_until(
+        lambda: (
+            status.last() is not None
+            and int({kv.key: kv.value for kv in status.last().values}["late_cycles"]) >= 1
+        ),
+        5,
+    )
+
+
 @pytest.mark.parametrize("control_mode", ["online"])
 def test_online_mode_reaches_target(ros, controller, control_mode):
     from rclpy.parameter import Parameter
