@@ -26,6 +26,7 @@ from std_srvs.srv import Trigger
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
+from evo1_ros.ros.node_runner import release_signal_handlers
 from evo1_ros.ros.qos import STATUS
 
 STATE_NAMES = {0: "IDLE", 1: "RECORDING", 2: "SAVING", 3: "RESETTING", 4: "ERROR"}
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        release_signal_handlers()
         # shut the context down first: that wakes the spinning thread, which then ends cleanly
         rclpy.try_shutdown()
         spin.join(timeout=5.0)

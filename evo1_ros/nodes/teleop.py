@@ -46,6 +46,7 @@ from evo1_ros.control.teleop import (
     TwistHold,
     key_twist,
 )
+from evo1_ros.ros.node_runner import release_signal_handlers
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
 
@@ -356,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        release_signal_handlers()
         with contextlib.suppress(Exception):
             executor.shutdown(timeout_sec=1.0)
         node.destroy_node()

@@ -2,18 +2,37 @@
 
 A node that cannot start (bad parameter, missing file) prints one line saying why and exits 2
 instead of dumping a traceback; `close()` of the node, if it has one, runs before the executor stops.
+Once `close()` has run, SIGINT/SIGTERM end the process again (see `release_signal_handlers`).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import uninstall_signal_handlers
 
 STARTUP_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError)
+
+
+def release_signal_handlers() -> None:
+    """Give SIGINT/SIGTERM their default action back (call after the node's own cleanup).
+
+    rclpy's handlers turn both signals into a context shutdown, which does nothing once the context
+    is down, so a process whose DDS teardown hangs (a rare rcl/Fast DDS race, seen on loaded
+    machines) could then only be SIGKILLed. With the defaults back, a second Ctrl-C or a launcher's
+    SIGTERM ends it. Only possible from the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    uninstall_signal_handlers()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def run_node(
@@ -42,6 +61,7 @@ def run_node(
         close = getattr(node, "close", None)
         if callable(close):
             close()
+        release_signal_handlers()  # our cleanup is done: from here on a stop request may end us
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
         rclpy.try_shutdown()

@@ -7,6 +7,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from std_msgs.msg import String
 
+from evo1_ros.ros.node_runner import release_signal_handlers
+
 
 class Done(Exception):
     pass
@@ -34,6 +36,7 @@ def main() -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         print("listener: clean shutdown", flush=True)
     finally:
+        release_signal_handlers()  # as every evo1_ros node: a hung DDS teardown still ends on SIGTERM
         node.destroy_node()
         rclpy.try_shutdown()
     return rc

@@ -6,6 +6,8 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from std_msgs.msg import String
 
+from evo1_ros.ros.node_runner import release_signal_handlers
+
 
 def main() -> int:
     rclpy.init(args=sys.argv)
@@ -26,6 +28,7 @@ def main() -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         print("talker: clean shutdown", flush=True)
     finally:
+        release_signal_handlers()  # as every evo1_ros node: a hung DDS teardown still ends on SIGTERM
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

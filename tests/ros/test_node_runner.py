@@ -1,0 +1,44 @@
+"""`run_node`, the main() of every node executable, in real processes."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from ros_harness import python_script_argv, wait_until
+
+NODE = Path(__file__).with_name("nodes") / "runner_node.py"
+
+pytestmark = pytest.mark.ros
+
+
+def test_sigint_closes_the_node_and_exits_zero(spawn):
+    proc = spawn(python_script_argv(NODE, "ok"), name="ok")
+    assert proc.wait_for_output(r"\[runner_test\]: up", timeout=20), proc.output()
+    proc.send_signal(signal.SIGINT)
+    assert wait_until(lambda: proc.proc.poll() is not None, 20), proc.output()
+    assert proc.proc.returncode == 0, proc.output()
+    assert "closed" in proc.output()
+
+
+def test_startup_error_is_one_line_and_exit_code_2(spawn):
+    proc = spawn(python_script_argv(NODE, "bad"), name="bad")
+    assert wait_until(lambda: proc.proc.poll() is not None, 20), proc.output()
+    assert proc.proc.returncode == 2
+    out = proc.output()
+    assert "[runner_test] cannot start: parameter rate must be > 0" in out
+    assert "Traceback" not in out
+
+
+def test_sigterm_ends_a_process_whose_ros_teardown_hangs(spawn):
+    """rclpy's own handlers would swallow this SIGTERM (its context is already down): only SIGKILL
+    would end the process. After close(), run_node gives the signals their default action back."""
+    proc = spawn(python_script_argv(NODE, "hang"), name="hang")
+    assert proc.wait_for_output(r"\[runner_test\]: up", timeout=20), proc.output()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait_for_output("hanging in teardown", timeout=20), proc.output()
+    assert "closed" in proc.output()  # the node's own cleanup ran before the teardown
+    proc.send_signal(signal.SIGTERM)
+    assert wait_until(lambda: proc.proc.poll() is not None, 10), proc.output()
+    assert proc.proc.returncode == -signal.SIGTERM
