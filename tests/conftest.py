@@ -6,20 +6,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ros_harness import NodeProcess, RosTestContext, next_domain_id, ros_environment
+from ros_harness import DomainLease, NodeProcess, RosTestContext, ros_environment
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def ros_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def ros_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Isolated ROS environment for this test, applied to os.environ and returned for subprocesses."""
     log_dir = tmp_path / "ros_log"
     log_dir.mkdir()
-    env = ros_environment(next_domain_id(), log_dir)
+    lease = DomainLease()
+    env = ros_environment(lease.domain_id, log_dir)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    return env
+    yield env
+    lease.release()  # after every fixture using the domain (nodes, processes) has been torn down
 
 
 @pytest.fixture

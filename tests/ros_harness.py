@@ -1,12 +1,13 @@
 """Test harness for ROS 2 tests: isolated domains, in-process nodes, real node subprocesses.
 
-Every ROS test gets its own ROS_DOMAIN_ID (distinct across pytest-xdist workers), loopback-only
-discovery, a temporary ROS_LOG_DIR and the Fast DDS SHM profile, so tests can run in parallel on one
+Every ROS test gets its own ROS_DOMAIN_ID (leased exclusively among all test processes on the machine,
+so xdist workers and parallel pytest sessions never share one), loopback-only discovery, a temporary ROS_LOG_DIR and the Fast DDS SHM profile, so tests can run in parallel on one
 machine and never leave the loopback interface.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import random
@@ -14,34 +15,47 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
 
-# Start at a per-process random offset so two pytest sessions on one machine (a developer's run
-# beside CI, or parallel runs) are unlikely to share a domain at the same moment.
+DOMAIN_IDS = range(1, 201)  # Fast DDS maps domain ids to UDP ports; up to 232 are valid
+_LEASE_DIR = Path(tempfile.gettempdir()) / "evo1_ros_test_domains"
+# Each process walks the ids from its own random offset, so a just-released id is rarely reused soon.
 _counter = itertools.count(random.Random(os.getpid() ^ time.time_ns()).randrange(10_000))
 
 
-def _worker_index() -> tuple[int, int]:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    return int(worker.lstrip("gw") or 0), max(count, 1)
+class DomainLease:
+    """Exclusive use of one ROS domain id among all processes on this machine, until `release()`.
 
-
-def next_domain_id() -> int:
-    """A domain id no other concurrently running test uses (1..200, split between xdist workers).
-
-    Fast DDS maps domain ids to UDP ports; ids up to 232 are valid, we keep below 201.
+    An flock on ``$TMPDIR/evo1_ros_test_domains/<id>.lock``: the kernel drops it when the holder
+    exits, so a killed test run never leaks a lease. Two pytest sessions at once (a developer's run
+    beside CI) therefore cannot talk to each other's nodes.
     """
-    index, count = _worker_index()
-    span = 200 // count
-    return 1 + index * span + next(_counter) % span
+
+    def __init__(self) -> None:
+        _LEASE_DIR.mkdir(exist_ok=True)
+        start = next(_counter)
+        for k in range(len(DOMAIN_IDS)):
+            domain_id = DOMAIN_IDS[(start + k) % len(DOMAIN_IDS)]
+            handle: IO[str] = open(_LEASE_DIR / f"{domain_id}.lock", "w")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.domain_id, self._handle = domain_id, handle
+            return
+        raise RuntimeError(f"all {len(DOMAIN_IDS)} test ROS domain ids are leased by other test processes")
+
+    def release(self) -> None:
+        self._handle.close()  # closing the file drops the lock
 
 
 def ros_environment(domain_id: int, log_dir: Path) -> dict[str, str]:

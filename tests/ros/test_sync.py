@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from typing import Any
@@ -494,15 +493,13 @@ def test_project_backend_wiring_with_fake_node() -> None:
     assert handle.subscribers == []
 
 
-def test_wired_to_real_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+def test_wired_to_real_node(ros_env: dict[str, str]) -> None:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image, JointState
 
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.setenv("ROS_LOG_DIR", str(tmp_path))
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=random.randint(150, 200))
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
     node = executor = handle = None
     try:
         node = rclpy.create_node("sync_test", context=ctx)
