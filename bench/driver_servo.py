@@ -97,6 +97,7 @@ def run_rate(rate: float, seconds: float, domain: int, gripper: bool) -> dict:
             "period_error_max_ms": float(err.max()),
             "joint_states_hz": (len(received) - js0) / elapsed,
             "send_failures": after.send_failures - before.send_failures,
+            "late_cycles": after.late_cycles - before.late_cycles,  # > max_step_periods periods
             "driver_process_cpu_share": cpu / elapsed,
             "seconds": elapsed,
         }
@@ -133,6 +134,7 @@ def main() -> int:
         "period_error_max_ms",
         "joint_states_hz",
         "send_failures",
+        "late_cycles",
         "driver_process_cpu_share",
     ]
     print(" | ".join(c for c in cols))
