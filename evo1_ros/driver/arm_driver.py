@@ -476,6 +476,12 @@ class ArmDriver:
             self._send_failures += 1
             if not self.session.connected or code in (-1, 3, 8):
                 continue  # the supervisor reconnects
+            with self._lock:
+                # disable/free-drive change the state before they command the controller, so a
+                # command refused because of them finds the state already changed: not a fault.
+                expected = self._state != DriverState.READY
+            if expected:
+                continue
             self._fault_now(f"servo command returned {code}")
 
     def _gripper_loop(self) -> None:

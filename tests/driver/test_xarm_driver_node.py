@@ -140,6 +140,26 @@ def test_stalled_servo_thread_slows_the_command_instead_of_jumping(io, controlle
     )
 
 
+def test_disable_while_a_servo_command_is_in_flight_is_not_a_fault(io, controller, driver_node):
+    """disable() racing the streaming thread: the command it already decided to send is refused by
+    the now disabled controller (code 9). That is the disable taking effect, not a fault."""
+    _, pub, _, _ = io
+    driver = driver_node.driver
+    fired: list[bool] = []
+
+    def listener(now: float, dt: float, cmd: np.ndarray) -> None:
+        if not fired and cmd[0] > 0.05:
+            fired.append(True)
+            driver.disable()  # between the stream's READY check and its send of this command
+
+    driver.add_command_listener(listener)
+    failures = driver.status().send_failures
+    pub.publish(trajectory(ARM, [(1.0, [0.5, 0, 0, 0, 0, 0])]))
+    assert wait_until(lambda: fired and driver.status().send_failures > failures, 5), driver.status()
+    time.sleep(0.2)
+    assert driver.state == DriverState.DISABLED and not controller.enabled, driver.status()
+
+
 @pytest.mark.parametrize("control_mode", ["online"])
 def test_online_mode_reaches_target(ros, controller, control_mode):
     from rclpy.parameter import Parameter
