@@ -8,6 +8,7 @@ radians throughout (`is_radian=True`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class SessionConfig:
     gripper_speed: float = 2000.0  # r/min, xarm_ros2 default
     baud_checkset: bool = True
     collision_sensitivity: int = -1  # -1 = leave the controller's setting
+    disconnect_timeout: float = 3.0  # s to wait for the SDK's disconnect (see XArmSession.close)
     mode_settle_timeout: float = 1.0
 
 
@@ -68,12 +70,34 @@ class XArmSession:
         log.info("connected to xArm at %s (version %s, SN %s)", self.config.host, arm.version, arm.sn)
 
     def close(self) -> None:
-        if self._arm is not None:
+        """Disconnect; never blocks longer than ``config.disconnect_timeout``.
+
+        The SDK's disconnect closes the sockets, then joins its reader threads. Its report reader can
+        block forever on an internal queue (it checks ``qsize() > 1`` and then ``get()``s without a
+        timeout while another thread drains the queue; seen on a loaded machine), and the join then
+        never returns — which would hang the driver's reconnection and shutdown. The sockets are
+        closed by then, so after the timeout the stuck SDK threads are left behind (daemon threads).
+        """
+        arm, self._arm = self._arm, None
+        if arm is None:
+            return
+        done = threading.Event()
+
+        def disconnect() -> None:
             try:
-                self._arm.disconnect()
+                arm.disconnect()
             except Exception as exc:  # already broken connection
                 log.debug("disconnect: %s", exc)
-            self._arm = None
+            finally:
+                done.set()
+
+        threading.Thread(target=disconnect, name="xarm-disconnect", daemon=True).start()
+        if not done.wait(self.config.disconnect_timeout):
+            log.warning(
+                "xArm SDK disconnect did not finish within %.1f s (an SDK reader thread is stuck); "
+                "its sockets are closed, continuing without it",
+                self.config.disconnect_timeout,
+            )
 
     @property
     def connected(self) -> bool:
