@@ -4,13 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench demo colcon compat clean
+.PHONY: setup test test-explore lint bench demo colcon compat clean
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
 
 test: setup
 	@bash scripts/test.sh $(PYTEST_ARGS)
+
+# Property tests with fresh random examples (`make test` replays a fixed set, so CI is repeatable),
+# plus any test marked slow.
+test-explore: setup
+	@HYPOTHESIS_PROFILE=explore bash scripts/test.sh -m '' $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from std_srvs.srv import Trigger
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
-from evo1_ros.ros.node_runner import release_signal_handlers
+from evo1_ros.ros.node_runner import release_signal_handlers, spin_until_shutdown
 from evo1_ros.ros.qos import STATUS
 
 STATE_NAMES = {0: "IDLE", 1: "RECORDING", 2: "SAVING", 3: "RESETTING", 4: "ERROR"}
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _spin(executor: Any) -> None:
-    with contextlib.suppress(ExternalShutdownException, rclpy.executors.ShutdownException):
-        executor.spin()
+    with contextlib.suppress(rclpy.executors.ShutdownException):
+        spin_until_shutdown(executor)
 
 
 if __name__ == "__main__":

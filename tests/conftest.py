@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from ros_harness import DomainLease, NodeProcess, RosTestContext, ros_environment
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests: the default run ("ci") draws the same examples every time, so CI cannot fail on a
+# case nobody saw before; HYPOTHESIS_PROFILE=explore searches new random examples (make test-explore).
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

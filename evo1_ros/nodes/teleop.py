@@ -21,7 +21,7 @@ import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import JointState, Joy
@@ -46,7 +46,7 @@ from evo1_ros.control.teleop import (
     TwistHold,
     key_twist,
 )
-from evo1_ros.ros.node_runner import release_signal_handlers
+from evo1_ros.ros.node_runner import release_signal_handlers, spin_until_shutdown
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
 
@@ -352,10 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     if keyboard:
         threading.Thread(target=_read_keys, args=(node, stop), daemon=True).start()
     try:
-        while rclpy.ok() and not stop.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        while not stop.is_set() and not spin_until_shutdown(executor, once=True, timeout_sec=0.1):
+            pass
     finally:
         release_signal_handlers()
         with contextlib.suppress(Exception):

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.signals import uninstall_signal_handlers
 
@@ -35,6 +36,28 @@ def release_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def spin_until_shutdown(executor: Executor, once: bool = False, timeout_sec: float | None = None) -> bool:
+    """``executor.spin()`` (or one ``spin_once``) that returns quietly on Ctrl-C or context shutdown.
+
+    Returns True when it stopped for that reason. Besides KeyboardInterrupt and
+    ExternalShutdownException, rclpy can raise a bare RCLError ("failed to initialize wait set: the
+    given context is not valid") when Ctrl-C's shutdown lands while the executor builds its wait set;
+    with the context down that is a shutdown too.
+    """
+    try:
+        if once:
+            executor.spin_once(timeout_sec=timeout_sec)
+        else:
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return True
+    except _rclpy.RCLError:
+        if executor.context.ok():
+            raise
+        return True
+    return not executor.context.ok()
+
+
 def run_node(
     factory: Callable[[], Node],
     name: str,
@@ -54,9 +77,7 @@ def run_node(
     executor = MultiThreadedExecutor(num_threads=num_threads)
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_shutdown(executor)
     finally:
         close = getattr(node, "close", None)
         if callable(close):

@@ -92,8 +92,9 @@ def test_replacement_midway_is_smooth(io, controller, driver_node):
     # The command stream the driver sent, with the cycle time each step was computed for: every
     # step is within the velocity cap and every velocity change within the acceleration cap (4
     # rad/s^2), across the replacement, so the reversal decelerated through zero instead of jumping.
-    dt = np.array([entry[1] for entry in log[1:]])
-    q = np.array([entry[2][0] for entry in log])
+    entries = list(log)  # the streaming thread keeps appending
+    dt = np.array([entry[1] for entry in entries[1:]])
+    q = np.array([entry[2][0] for entry in entries])
     v = np.diff(q) / dt
     assert len(v) > 200
     assert np.max(np.abs(v)) <= CAP + 1e-9, np.max(np.abs(v))
@@ -126,8 +127,9 @@ def test_stalled_servo_thread_slows_the_command_instead_of_jumping(io, controlle
     st = driver_node.driver.status()
     assert st.state == DriverState.READY and controller.error_code == 0, st
     assert st.late_cycles >= 1
-    now = np.array([e[0] for e in log])
-    q = np.array([e[2] for e in log])
+    entries = list(log)  # the streaming thread keeps appending
+    now = np.array([e[0] for e in entries])
+    q = np.array([e[2] for e in entries])
     assert np.max(np.diff(now)) >= 0.55  # the stall happened
     # every step within the velocity cap applied over at most max_step_periods (2) periods of 5 ms
     assert np.max(np.abs(np.diff(q))) <= CAP * 2 * 0.005 + 1e-9, np.max(np.abs(np.diff(q)))

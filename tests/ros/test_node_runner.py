@@ -6,7 +6,12 @@ import signal
 from pathlib import Path
 
 import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from ros_harness import python_script_argv, wait_until
+
+from evo1_ros.ros.node_runner import spin_until_shutdown
 
 NODE = Path(__file__).with_name("nodes") / "runner_node.py"
 
@@ -42,3 +47,32 @@ def test_sigterm_ends_a_process_whose_ros_teardown_hangs(spawn):
     proc.send_signal(signal.SIGTERM)
     assert wait_until(lambda: proc.proc.poll() is not None, 10), proc.output()
     assert proc.proc.returncode == -signal.SIGTERM
+
+
+class _RacingExecutor(SingleThreadedExecutor):
+    """spin_once fails the way rclpy does when a shutdown lands while it builds its wait set."""
+
+    def __init__(self, context, shut_down: bool) -> None:
+        super().__init__(context=context)
+        self.shut_down = shut_down
+
+    def spin_once(self, timeout_sec=None) -> None:
+        if self.shut_down:
+            self.context.try_shutdown()
+        raise _rclpy.RCLError("failed to initialize wait set: the given context is not valid")
+
+
+@pytest.mark.parametrize("shut_down", [True, False])
+def test_spin_until_shutdown_treats_the_wait_set_race_as_shutdown_only_when_it_is_one(ros_env, shut_down):
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
+    try:
+        executor = _RacingExecutor(ctx, shut_down)
+        if shut_down:
+            assert spin_until_shutdown(executor, once=True, timeout_sec=0.1) is True
+        else:  # the context is fine: a real error, not swallowed
+            with pytest.raises(_rclpy.RCLError):
+                spin_until_shutdown(executor, once=True, timeout_sec=0.1)
+        executor.shutdown()
+    finally:
+        ctx.try_shutdown()

@@ -31,6 +31,8 @@ def jogger(**kw) -> ArmJogger:
 
 
 def unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    v = v / np.max(np.abs(v))  # rescale first: the norm of a vector like (0, 0, 2e-162) underflows
     return v / np.linalg.norm(v)
 
 
