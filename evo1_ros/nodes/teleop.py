@@ -9,7 +9,6 @@ on ``~/gripper``. The maths is in evo1_ros.control.teleop; this file only wires 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import sys
@@ -17,11 +16,9 @@ import threading
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import JointState, Joy
@@ -46,7 +43,7 @@ from evo1_ros.control.teleop import (
     TwistHold,
     key_twist,
 )
-from evo1_ros.ros.node_runner import release_signal_handlers, spin_until_shutdown
+from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
 
@@ -302,30 +299,34 @@ class TeleopNode(Node):
         self.gripper_pub.publish(Float64(data=float(grip)))
 
 
-def _read_keys(node: TeleopNode, stop: threading.Event) -> None:
-    """Feed terminal keys to the node (raw keys on a TTY, characters of lines otherwise)."""
-    print(f"keyboard jog: {KEYBOARD_HELP}", flush=True)
-    if not sys.stdin.isatty():
-        for line in sys.stdin:
-            for ch in line.rstrip("\n"):
-                if not node.key(ch):
-                    stop.set()
-                    return
-        stop.set()
-        return
-    import termios
-    import tty
+def _read_keys(node: TeleopNode) -> None:
+    """Feed terminal keys to the node (raw keys on a TTY, characters of lines otherwise).
 
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
+    Quitting (the quit key, or the end of piped input) shuts the node's context down, which ends
+    the spin in `run_node` like Ctrl-C does.
+    """
+    print(f"keyboard jog: {KEYBOARD_HELP}", flush=True)
     try:
-        tty.setcbreak(fd)
-        while not stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready and not node.key(os.read(fd, 1).decode(errors="ignore")):
-                stop.set()
+        if not sys.stdin.isatty():
+            for line in sys.stdin:
+                if not all(node.key(ch) for ch in line.rstrip("\n")):
+                    return
+            return
+        import termios
+        import tty
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd)
+            while node.context.ok():
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                if ready and not node.key(os.read(fd, 1).decode(errors="ignore")):
+                    return
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        node.context.try_shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,28 +340,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    rclpy.init(args=argv)
-    try:
+
+    def make_node() -> TeleopNode:
         node = TeleopNode()
-    except (ParameterError, ValueError, OSError) as e:
-        print(f"[teleop] cannot start: {e}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 1
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    stop = threading.Event()
-    if keyboard:
-        threading.Thread(target=_read_keys, args=(node, stop), daemon=True).start()
-    try:
-        while not stop.is_set() and not spin_until_shutdown(executor, once=True, timeout_sec=0.1):
-            pass
-    finally:
-        release_signal_handlers()
-        with contextlib.suppress(Exception):
-            executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        if keyboard:
+            threading.Thread(target=_read_keys, args=(node,), daemon=True).start()
+        return node
+
+    return run_node(
+        make_node,
+        "teleop",
+        args=argv,
+        startup_errors=(ParameterError, ValueError, OSError),
+        num_threads=3,
+    )
 
 
 if __name__ == "__main__":

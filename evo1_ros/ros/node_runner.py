@@ -36,26 +36,20 @@ def release_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def spin_until_shutdown(executor: Executor, once: bool = False, timeout_sec: float | None = None) -> bool:
-    """``executor.spin()`` (or one ``spin_once``) that returns quietly on Ctrl-C or context shutdown.
+def spin_until_shutdown(executor: Executor) -> None:
+    """``executor.spin()`` that returns quietly on Ctrl-C or context shutdown.
 
-    Returns True when it stopped for that reason. Besides KeyboardInterrupt and
-    ExternalShutdownException, rclpy can raise a bare RCLError ("failed to initialize wait set: the
-    given context is not valid") when Ctrl-C's shutdown lands while the executor builds its wait set;
-    with the context down that is a shutdown too.
+    Besides KeyboardInterrupt and ExternalShutdownException, rclpy can raise a bare RCLError
+    ("failed to initialize wait set: the given context is not valid") when Ctrl-C's shutdown lands
+    while the executor builds its wait set; with the context down that is a shutdown too.
     """
     try:
-        if once:
-            executor.spin_once(timeout_sec=timeout_sec)
-        else:
-            executor.spin()
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        return True
+        pass
     except _rclpy.RCLError:
         if executor.context.ok():
             raise
-        return True
-    return not executor.context.ok()
 
 
 def run_node(
