@@ -41,7 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from writer_timing import timing_summary  # bench/ is sys.path[0]: numpy-only, safe in the compat venv
+from writer_timing import (  # bench/ is sys.path[0]: numpy + PyAV only, safe in the compat venv
+    codec_in_file,
+    dataset_mb,
+    timing_summary,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # LeRobot's encode_video_frames accepts these names; PyAV's "h264" encoder is libx264.
@@ -144,15 +148,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ds.stop_image_writer()
     wall = t1 - t0
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
+    size_mb = dataset_mb(root)
     videos = sorted(root.rglob("*.mp4"))
-    with av.open(str(videos[0])) as c:
-        codec_in_file = c.streams.video[0].codec_context.codec.canonical_name
+    in_file = codec_in_file(root)
     info = json.loads((root / "meta" / "info.json").read_text())
     result = {
         "writer": f"lerobot {lerobot.__version__} LeRobotDataset add_frame + save_episode",
         "encoder": encoder_name,
-        "codec_in_file": codec_in_file,
+        "codec_in_file": in_file,
         "encoder_options": {
             "vcodec": vcodec,
             "pix_fmt": "yuv420p",

@@ -47,7 +47,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from writer_timing import pct, timing_summary  # bench/ is sys.path[0] when run as a script
+from writer_timing import (  # bench/ is sys.path[0] when run as a script
+    codec_in_file,
+    dataset_mb,
+    pct,
+    timing_summary,
+)
 
 from recording.errors import RecordingError
 from recording.features import CameraSpec, DatasetFeatures
@@ -122,7 +127,7 @@ def run_one(
     rec_cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     save_cpu = (cpu2.user + cpu2.system) - (cpu1.user + cpu1.system)
     ncpu = os.cpu_count() or 1
-    size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
+    size_mb = dataset_mb(root)
     result = {
         "codec": video.encoder(),
         "ticks": n_ticks,
@@ -233,15 +238,14 @@ def run_ours_fast(
     writer.close()
     wall = t1 - t0
     cpu = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    size_mb = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
+    size_mb = dataset_mb(root)
     videos = sorted(root.rglob("*.mp4"))
-    with av.open(str(videos[0])) as c:
-        codec_in_file = c.streams.video[0].codec_context.codec.canonical_name
+    in_file = codec_in_file(root)
     shutil.rmtree(root, ignore_errors=True)
     return {
         "writer": "evo1_ros recording.writer.LeRobotWriter add_frame + save_episode",
         "encoder": video.encoder(),
-        "codec_in_file": codec_in_file,
+        "codec_in_file": in_file,
         "encoder_options": {"pix_fmt": video.pix_fmt, **video.options()},
         "episodes": episodes,
         "frames_per_episode": frames,

@@ -1,11 +1,12 @@
 """Timing summary shared by the writer benchmarks (ours and the LeRobot baseline in its own venv).
 
-Only numpy: the baseline process runs in the compat venv and imports this by path, so both sides
-report exactly the same fields computed the same way.
+Only numpy (and PyAV, imported where used): the baseline process runs in the compat venv and
+imports this by path, so both sides report exactly the same fields computed the same way.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,3 +37,16 @@ def timing_summary(
         "save_latency_s_max": round(float(np.max(save_s)), 3),
         "saves": saves,
     }
+
+
+def dataset_mb(root: Path) -> float:
+    """Size of every file under the dataset root (MB)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6
+
+
+def codec_in_file(root: Path) -> str:
+    """Codec of the first mp4 under the dataset root, as PyAV reads it back."""
+    import av
+
+    with av.open(str(sorted(root.rglob("*.mp4"))[0])) as c:
+        return c.streams.video[0].codec_context.codec.canonical_name
