@@ -39,6 +39,7 @@ class FaultConfig:
     """Fault injection that can be set at start-up (the Python API can change it at run time)."""
 
     reply_delay_s: float = 0.0  # every command reply is delayed by this much
+    tool_bus_delay_s: float = 0.0  # extra delay of tool RS-485 replies (gripper; registers 124/127/128)
     c24_speed_limit: float = math.pi  # rad/s; servo_j implied speed above this raises C24
     c24_reference_period_s: float = 0.1  # implied speed = jump / this period
     collision_after_s: float | None = None  # raise C31 this long after start
@@ -91,6 +92,8 @@ class LoopbackConfig:
             raise ValueError("speed/acceleration limits must be positive")
         if self.faults.reply_delay_s < 0 or self.faults.c24_reference_period_s <= 0:
             raise ValueError("reply_delay_s must be >= 0 and c24_reference_period_s > 0")
+        if self.faults.tool_bus_delay_s < 0:
+            raise ValueError("tool_bus_delay_s must be >= 0")
         if not 0 <= self.gripper.tool_baud_index <= 12 or not 0 <= self.gripper.gripper_baud_index <= 12:
             raise ValueError("baud indices must be 0..12")
         return self

@@ -39,6 +39,7 @@ from evo1_ros.sim.xarm_protocol import (
     PROT_PRIVATE,
     PROT_STANDARD_MODBUS,
     ErrorCode,
+    Reg,
     Request,
     encode_modbus_exception,
     encode_reply,
@@ -48,6 +49,8 @@ from evo1_ros.sim.xarm_report import BUILDERS
 log = logging.getLogger("evo1_ros.sim.loopback")
 
 _POLL_S = 0.1  # socket timeout used to notice stop requests and stale partial frames
+#: requests that travel over the tool RS-485 bus (gripper pass-through, tool board registers)
+TOOL_BUS_REGISTERS = frozenset({Reg.RS485_RTU, Reg.TGPIO_W16B, Reg.TGPIO_R16B})
 
 
 class LoopbackController:
@@ -75,6 +78,8 @@ class LoopbackController:
         self.plant = plant
         self.core = ArmController(self.config, plant)
         self._reply_delay = float(self.config.faults.reply_delay_s)
+        self._tool_bus_delay = float(self.config.faults.tool_bus_delay_s)
+        self._tool_bus_busy = 0  # tool-bus requests being answered right now (any connection)
         self._running = threading.Event()
         self._listeners: list[socket.socket] = []
         self._clients_lock = threading.Lock()
@@ -339,10 +344,35 @@ class LoopbackController:
                 reply = encode_modbus_exception(tid, body[0], body[1] if len(body) > 1 else 0, 0x01)
             else:
                 request = Request(tid, prot, body[0], body[1:])
-                status, data = self.core.handle(request.register, request.params)
-                reply = encode_reply(request, status, data)
+                reply = self._answer(request)
             conn.sendall(reply)
         return None
+
+    def _answer(self, request: Request) -> bytes:
+        """Handle one private-protocol request; tool-bus requests take `tool_bus_delay` longer.
+
+        The delay is served outside the controller lock, as on the real box, where the RS-485
+        exchange only blocks the connection that asked. A servo_j handled while any tool-bus
+        request is in progress is counted (`servoj_during_tool_bus`): on a single shared SDK
+        connection that count stays 0, because the SDK serialises its calls.
+        """
+        tool = request.register in TOOL_BUS_REGISTERS
+        if tool:
+            with self.core.lock:
+                self._tool_bus_busy += 1
+        try:
+            if tool and self._tool_bus_delay > 0:
+                time.sleep(self._tool_bus_delay)
+            status, data = self.core.handle(request.register, request.params)
+            if request.register == Reg.MOVE_SERVOJ:
+                with self.core.lock:
+                    if self._tool_bus_busy > 0:
+                        self.core.counters["servoj_during_tool_bus"] += 1
+        finally:
+            if tool:
+                with self.core.lock:
+                    self._tool_bus_busy -= 1
+        return encode_reply(request, status, data)
 
     # --- fault injection --------------------------------------------------------------------------
     def inject_collision(self) -> bool:
@@ -378,6 +408,12 @@ class LoopbackController:
         if seconds < 0:
             raise ValueError("delay must be >= 0")
         self._reply_delay = float(seconds)
+
+    def set_tool_bus_delay(self, seconds: float) -> None:
+        """Delay every later tool RS-485 reply (gripper) by `seconds` (a slow or noisy tool bus)."""
+        if seconds < 0:
+            raise ValueError("delay must be >= 0")
+        self._tool_bus_delay = float(seconds)
 
     @property
     def reply_delay(self) -> float:
@@ -512,7 +548,7 @@ class LoopbackController:
 
     def counters(self) -> Counter[str]:
         """Event counters (a copy; missing keys read 0): servoj_received / _accepted / _ignored /
-        _overspeed, move_joint_*, velocity_*, gripper_frames, rs485_no_answer, unknown_registers,
+        _overspeed, servoj_during_tool_bus, move_joint_*, velocity_*, gripper_frames, rs485_no_answer, unknown_registers,
         param_errors, malformed_frames, heartbeats, standard_modbus_rejected, requests, error_<code>."""
         with self.core.lock:
             return Counter(self.core.counters)

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--reply-delay", type=float, metavar="S", help="delay every command reply")
     faults.add_argument(
+        "--tool-bus-delay", type=float, metavar="S", help="delay tool RS-485 (gripper) replies"
+    )
+    faults.add_argument(
         "--c24-speed-limit", type=float, metavar="RAD_S", help="servo_j implied-speed limit (C24)"
     )
     faults.add_argument("--collision-after", type=float, metavar="S", help="raise C31 this long after start")
@@ -89,6 +92,8 @@ def config_from_args(args: argparse.Namespace) -> LoopbackConfig:
         cfg.gripper.tool_baud_index = args.tool_baud_index
     if args.reply_delay is not None:
         cfg.faults.reply_delay_s = args.reply_delay
+    if args.tool_bus_delay is not None:
+        cfg.faults.tool_bus_delay_s = args.tool_bus_delay
     if args.c24_speed_limit is not None:
         cfg.faults.c24_speed_limit = args.c24_speed_limit
     if args.collision_after is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from loopback_helpers import bring_up, wait_until
 
 from evo1_ros.sim.loopback_config import LoopbackConfig
@@ -68,3 +71,27 @@ def test_tool_baud_rate_check_fixes_a_wrong_baud(make_controller, connect) -> No
     assert arm.get_gripper_position() == (0, 850)
     assert ctrl.tool_baud_index == 11
     assert ctrl.core.gripper.reboots == 1
+
+
+def test_tool_bus_delay_blocks_only_the_asking_connection(make_controller, connect) -> None:
+    """A slow tool RS-485 bus delays gripper replies on the connection that asked; a second client
+    connection keeps getting servo_j answers meanwhile (and the controller counts them)."""
+    config = LoopbackConfig()
+    config.faults.tool_bus_delay_s = 0.3
+    ctrl = make_controller(config)
+    arm = connect(ctrl.host)
+    tool = connect(ctrl.host, enable_report=False)
+    bring_up(arm, 1)
+    start = time.monotonic()
+    assert tool.get_gripper_position() == (0, 850)  # baud check + read: several delayed exchanges
+    assert time.monotonic() - start >= 0.3
+    assert ctrl.counters()["servoj_during_tool_bus"] == 0
+    reader = threading.Thread(target=lambda: [tool.get_gripper_position() for _ in range(5)])
+    reader.start()
+    q = [0.0] * 6
+    while reader.is_alive():
+        assert arm.set_servo_angle_j(q, is_radian=True) == 0
+    reader.join()
+    assert ctrl.counters()["servoj_during_tool_bus"] > 0
+    ctrl.set_tool_bus_delay(0.0)
+    assert ctrl.counters()["servoj_received"] >= ctrl.counters()["servoj_during_tool_bus"]
