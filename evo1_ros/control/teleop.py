@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,7 +67,13 @@ def twist_to_base(twist: np.ndarray, tool_rotation: np.ndarray, frame: str) -> n
 
 
 class TwistHold:
-    """The latest twist, which reads as zero once older than ``timeout`` seconds (thread-safe)."""
+    """The latest twist, which reads as zero once older than ``timeout`` seconds (thread-safe).
+
+    The dead-man runs on a monotonic clock by default (``time.monotonic``): the ROS clock can jump
+    (``use_sim_time`` with ``/clock`` restarting, an NTP step) and must never keep a twist alive. A
+    twist that seems to come from the future (its time is after ``now``) means the clock went back:
+    it reads as stale and ``clock_problem`` says so.
+    """
 
     def __init__(self, timeout: float) -> None:
         if not timeout > 0:
@@ -75,16 +82,23 @@ class TwistHold:
         self._lock = threading.Lock()
         self._twist = np.zeros(6)
         self._stamp: float | None = None
+        self.clock_problem = False
 
-    def set(self, twist: Sequence[float], now: float) -> None:
+    def set(self, twist: Sequence[float], now: float | None = None) -> None:
+        """Store ``twist`` received at ``now`` (default: the monotonic clock)."""
         with self._lock:
             self._twist = np.asarray(twist, dtype=float).reshape(6).copy()
-            self._stamp = now
+            self._stamp = time.monotonic() if now is None else float(now)
 
-    def get(self, now: float) -> tuple[np.ndarray, bool]:
-        """(twist, fresh): zeros and False when no twist came within the timeout."""
+    def get(self, now: float | None = None) -> tuple[np.ndarray, bool]:
+        """(twist, fresh): zeros and False when no twist came within the timeout (or the clock went back)."""
+        t = time.monotonic() if now is None else float(now)
         with self._lock:
-            if self._stamp is None or now - self._stamp > self.timeout:
+            if self._stamp is None:
+                return np.zeros(6), False
+            age = t - self._stamp
+            self.clock_problem = age < 0
+            if age < 0 or age > self.timeout:
                 return np.zeros(6), False
             return self._twist.copy(), True
 

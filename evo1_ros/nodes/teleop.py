@@ -2,9 +2,12 @@
 
 Inputs: a geometry_msgs/Twist topic (spacenav ``/spacenav/twist`` or teleop_twist_joy ``/cmd_vel``),
 sensor_msgs/Joy buttons (gripper toggle, free-drive toggle, recorder episode start/save/discard) and,
-with ``--keyboard``, jog keys from the terminal. Output: a one-point JointTrajectory (six arm joints +
-drive_joint) ``horizon`` s ahead at ``rate`` Hz on ``/xarm/joint_trajectory``, and the gripper target
-on ``~/gripper``. The maths is in evo1_ros.control.teleop; this file only wires ROS to it.
+with ``--keyboard``, jog keys from the terminal. Output: a one-point JointTrajectory (six arm joints,
+plus drive_joint unless ``gripper`` is false) ``horizon`` s ahead at ``rate`` Hz on
+``/xarm/joint_trajectory``, and the gripper target on ``~/gripper``. The command timer and the twist
+dead-man run on the steady (monotonic) clock, so a jumping ROS clock (sim time) cannot keep a stale
+twist alive or stall the commands. The maths is in evo1_ros.control.teleop; this file only wires ROS
+to it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import JointState, Joy
@@ -78,6 +82,11 @@ PARAMS = [
     ParamSpec("urdf_file", "", "URDF for the kinematics; '' = the package's xarm6_with_gripper.urdf"),
     ParamSpec("limits_file", "", "joint limits YAML; '' = config/xarm6_limits.yaml"),
     ParamSpec("publish_when_idle", True, "keep commanding the held position when no twist comes"),
+    ParamSpec(
+        "gripper",
+        True,
+        "command the gripper joint (drive_joint); false for a driver started with gripper:=false",
+    ),
     ParamSpec("gripper_open", 0.0, "drive_joint position when open (rad)"),
     ParamSpec("gripper_closed", 0.85, "drive_joint position when closed (rad)"),
     ParamSpec("button_gripper", 0, "Joy button toggling the gripper (-1 = none)", min=-1),
@@ -116,7 +125,7 @@ class TeleopNode(Node):
             limits_all.lower[limits_all.index(GRIPPER_JOINT)],
             limits_all.upper[limits_all.index(GRIPPER_JOINT)],
         )
-        for name in ("gripper_open", "gripper_closed"):
+        for name in ("gripper_open", "gripper_closed") if p.gripper else ():
             if not lo <= getattr(p, name) <= hi:
                 raise ParameterError(
                     f"parameter '{name}'={getattr(p, name)} outside the drive_joint range [{lo}, {hi}]"
@@ -154,8 +163,13 @@ class TeleopNode(Node):
         self.save_cli = self.create_client(Trigger, f"{base}/save_episode", callback_group=clients)
         self.discard_cli = self.create_client(Trigger, f"{base}/discard_episode", callback_group=clients)
         self.free_drive_cli = self.create_client(SetBool, p.free_drive_service, callback_group=clients)
+        self._joint_names = [*ARM_JOINTS, GRIPPER_JOINT] if p.gripper else list(ARM_JOINTS)
+        # steady clock: commands keep coming (holding) whatever the ROS clock does
         self.timer = self.create_timer(
-            1.0 / p.rate, self._on_timer, callback_group=MutuallyExclusiveCallbackGroup()
+            1.0 / p.rate,
+            self._on_timer,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
         self._startup_timer = None
         if p.free_drive:  # the driver may start after us: retry until its service answers
@@ -163,16 +177,14 @@ class TeleopNode(Node):
         self.get_logger().info(
             f"teleop: twist {p.twist_topic} ({p.twist_frame} frame, <= {p.max_linear} m/s, {p.max_angular} rad/s), "
             f"joy {p.joy_topic}, commands {p.trajectory_topic} at {p.rate:.0f} Hz, {p.horizon:.2f} s ahead"
+            f"{'' if p.gripper else ', no gripper (arm joints only)'}"
         )
 
     # ------------------------------------------------------------------ inputs
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def _on_twist(self, msg: Twist) -> None:
+        # stamped on the monotonic clock (TwistHold's default), never the ROS clock
         self.twist.set(
-            [msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z],
-            self._now(),
+            [msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z]
         )
 
     def _on_joint_state(self, msg: JointState) -> None:
@@ -207,7 +219,7 @@ class TeleopNode(Node):
         elif key == KEY_FREE_DRIVE:
             self.request_free_drive(not self._free_drive)
         elif key == KEY_STOP:
-            self.twist.set([0.0] * 6, self._now())
+            self.twist.set([0.0] * 6)
         else:
             s = self.p.keyboard_speed
             tw = key_twist(key, s * self.p.max_linear, s * self.p.max_angular)
@@ -215,11 +227,14 @@ class TeleopNode(Node):
                 # keyboard speeds are already in m/s: undo the device scaling applied later
                 tw[:3] /= self.p.linear_scale or 1.0
                 tw[3:] /= self.p.angular_scale or 1.0
-                self.twist.set(tw, self._now())
+                self.twist.set(tw)
         return True
 
     # ------------------------------------------------------------------ actions
     def toggle_gripper(self) -> None:
+        if not self.p.gripper:
+            self.get_logger().warning("gripper toggle ignored: teleop runs with gripper:=false")
+            return
         with self._lock:
             target = self.gripper.toggle()
         self.get_logger().info(f"gripper -> {'closed' if self.gripper.closed else 'open'} ({target:.2f} rad)")
@@ -271,7 +286,7 @@ class TeleopNode(Node):
 
     # ------------------------------------------------------------------ command timer
     def _on_timer(self) -> None:
-        twist, fresh = self.twist.get(self._now())
+        twist, fresh = self.twist.get()
         if self._was_fresh and not fresh:
             self.get_logger().info("twist input stopped (twist_timeout): holding position")
         self._was_fresh = fresh
@@ -287,16 +302,18 @@ class TeleopNode(Node):
         if not fresh and not self.p.publish_when_idle:
             return
         msg = JointTrajectory()
-        msg.joint_names = [*ARM_JOINTS, GRIPPER_JOINT]
+        msg.joint_names = self._joint_names
         horizon = self.p.horizon
+        positions = step.target.tolist() + ([float(grip)] if self.p.gripper else [])
         msg.points = [
             JointTrajectoryPoint(
-                positions=[*step.target.tolist(), float(grip)],
+                positions=positions,
                 time_from_start=Duration(sec=int(horizon), nanosec=int(round((horizon % 1.0) * 1e9))),
             )
         ]
         self.traj_pub.publish(msg)
-        self.gripper_pub.publish(Float64(data=float(grip)))
+        if self.p.gripper:
+            self.gripper_pub.publish(Float64(data=float(grip)))
 
 
 def _read_keys(node: TeleopNode) -> None:
