@@ -33,8 +33,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file in the same dir, fsync, os.replace)."""
+def write_bytes_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file in the same dir, fsync, os.replace).
+
+    ``sync_dir=False`` leaves the directory fsync to the caller: once ``os.replace`` has run, the new
+    file is what readers see (a commit point), so a failing directory fsync after it must not be
+    treated like a failure before it.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -47,7 +52,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def json_dumps_info(obj: Any) -> str:
@@ -55,9 +61,9 @@ def json_dumps_info(obj: Any) -> str:
     return json.dumps(obj, indent=4, ensure_ascii=False) + "\n"
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_json_atomic(path: Path, obj: Any, *, sync_dir: bool = True) -> None:
     """Atomically replace a JSON file (indent 4, as LeRobot writes info.json)."""
-    write_bytes_atomic(path, json_dumps_info(obj).encode("utf-8"))
+    write_bytes_atomic(path, json_dumps_info(obj).encode("utf-8"), sync_dir=sync_dir)
 
 
 def jsonl_line(record: dict[str, Any]) -> bytes:

@@ -433,7 +433,11 @@ class RecorderNode(Node):
                 f"task {info.task!r}, {dropped} frame(s) dropped{': ' + summary if summary else ''}; "
                 f"{job.reason}, took {info.save_seconds:.1f} s)"
             )
-            self.get_logger().info(job.message)
+            if info.warning:  # saved, but the commit may not be on the device yet
+                job.message += f"; WARNING: {info.warning}"
+                self.get_logger().warning(job.message)
+            else:
+                self.get_logger().info(job.message)
         finally:
             job.done.set()
 

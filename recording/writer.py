@@ -58,6 +58,9 @@ class EpisodeInfo:
     video_paths: dict[str, Path]
     duration_s: float  # length / fps
     save_seconds: float  # wall time save_episode took (mostly waiting for the encoders to drain)
+    # Non-empty when the episode was committed (it is in the dataset) but flushing that commit to the
+    # device failed afterwards: it may not survive a power cut. Say so to the operator.
+    warning: str = ""
 
 
 @dataclass
@@ -516,11 +519,29 @@ class LeRobotWriter:
             splits={"train": f"0:{n}"},
         )
         self._commit(ep, moves, new_task, task_index, stats, length, new_info)
+        # committed: from here on the episode is part of the dataset, whatever fails next
         self._info = new_info
         if new_task:
             self._tasks.append(ep.task)
+        warning = ""
+        try:
+            fsync_dir((self._root / layout.INFO_PATH).parent)
+        except OSError as e:
+            warning = (
+                f"episode {ep.index} is saved ({self._root / layout.INFO_PATH} lists it), but flushing "
+                f"the directory to the device failed ({e}); it may be lost if the power fails now; "
+                "check the disk"
+            )
         return EpisodeInfo(
-            ep.index, length, ep.task, task_index, data_dst, video_paths, length / fps, time.monotonic() - t0
+            ep.index,
+            length,
+            ep.task,
+            task_index,
+            data_dst,
+            video_paths,
+            length / fps,
+            time.monotonic() - t0,
+            warning,
         )
 
     def _commit(
@@ -558,7 +579,10 @@ class LeRobotWriter:
                 jsonl[layout.EPISODES_PATH],
                 jsonl_line({"episode_index": ep.index, "tasks": [ep.task], "length": length}),
             )
-            write_json_atomic(root / layout.INFO_PATH, new_info)  # commit point
+            # commit point: once os.replace has put the new info.json in place nothing may be rolled
+            # back (the JSONL lines and files it counts must stay); its directory fsync is done by
+            # the caller, after the commit
+            write_json_atomic(root / layout.INFO_PATH, new_info, sync_dir=False)
         except BaseException:
             for dst in moved:
                 with contextlib.suppress(OSError):

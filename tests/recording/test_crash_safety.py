@@ -56,7 +56,7 @@ CHILD = textwrap.dedent("""
                     f.write(data[: len(data) // 2]); f.flush(); os.fsync(f.fileno())
                 os.kill(os.getpid(), signal.SIGKILL)
             return real_append(path, data)
-        def info(path, obj):
+        def info(path, obj, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
         wmod.append_durable, wmod.write_json_atomic = append, info
         episode(2, 8)
