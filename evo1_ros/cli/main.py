@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS: dict[str, str] = {
     "launch": "evo1_ros.cli.launch_cmd",
     "dataset": "recording.cli",
+    "serve": "evo1_ros.serve.cli",
+    "train": "evo1_ros.train.cli",
 }
 
 
