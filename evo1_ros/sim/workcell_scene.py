@@ -37,6 +37,7 @@ _WORLD_CONTYPE, _WORLD_CONAFFINITY = 1, 3
 FREE_OBJECTS = ("can_a", "can_b", "cup")  # movable (free joint) task objects
 FIXTURES = ("box", "hand")  # placed per episode (mocap), not moved by contact
 FINGER_BODIES = ("left_finger", "right_finger")
+INNER_KNUCKLES = ("left_inner_knuckle", "right_inner_knuckle")
 GRIPPER_BODY = "xarm_gripper_base_link"
 GRASP_SITE = "grasp_point"
 
@@ -212,6 +213,11 @@ def _configure_robot(spec: mujoco.MjSpec, config: SceneConfig) -> None:
         body.gravcomp = 1.0
         for geom in body.geoms:
             geom.contype, geom.conaffinity = _ROBOT_CONTYPE, _ROBOT_CONAFFINITY
+    for name in INNER_KNUCKLES:
+        # the URDF's simplified linkage puts the inner knuckles inside the space between the pads,
+        # where the real gripper has none: they would push every object away before the pads close
+        for geom in spec.body(name).geoms:
+            geom.contype = geom.conaffinity = 0
     for name in FINGER_BODIES:
         for geom in spec.body(name).geoms:
             geom.friction = [config.finger_friction, 0.02, 0.002]
