@@ -33,6 +33,7 @@ setup(
             "xarm_loopback_controller = evo1_ros.sim.loopback_main:main",
             "recorder = recording.recorder_node:main",
             "teleop = evo1_ros.nodes.teleop:main",
+            "evo1_policy = evo1_ros.nodes.evo1_policy:main",
             "recorder_keyboard = recording.keyboard_node:main",
         ],
     },
