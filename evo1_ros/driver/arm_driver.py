@@ -6,11 +6,21 @@ Three threads share one `ServoStreamer` (the capped, JTC-semantics command gener
 * streaming (`servo_rate`, 200 Hz default): steps the streamer and sends mode-1 `set_servo_angle_j`
   targets (or mode-6 `set_servo_angle` targets at `online_rate`);
 * gripper (`rate_hz` of the gripper map): sends deduplicated, rate-limited gripper positions and reads
-  the gripper back (RS-485 calls are slow, so they never delay a servo cycle).
+  the gripper back every `gripper_poll_period`. RS-485 calls are slow and the SDK serialises all
+  calls of one connection, so the gripper has its own SDK connection (`gripper_connection`) and never
+  delays a servo command.
 
 States: DISCONNECTED → DISABLED → READY (streaming) ⇄ FREE_DRIVE; any controller error → FAULT, where
 nothing is sent until `clear_error()`. After a reconnect or a recovery the streamer restarts from the
-*measured* pose, so the arm never jumps; there is no zero-pose fallback anywhere.
+*measured* pose, so the arm never jumps; there is no zero-pose fallback anywhere. An arm found
+outside the configured limits is not snapped into them: READY is refused with the reason.
+
+Operator intent survives a dropped connection: the driver auto-enables only at its first connection;
+after a drop it returns to what the operator last chose (DISABLED stays DISABLED, free-drive stays
+free-drive, READY re-enables). `stop()` latches: trajectories are rejected until `resume()` or
+`enable()`. Leaving the stream (disable, free-drive, shutdown) first brakes the command to rest within
+the acceleration cap. The gripper target last commanded is kept across every re-sync, so a held
+grasp is never loosened.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import numpy as np
 from evo1_ros.control.gripper_command import GripperCommandFilter
 from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.servo_stream import ServoStreamer
-from evo1_ros.control.trajectory import Trajectory, validate
+from evo1_ros.control.trajectory import DEFAULT_POSITION_TOLERANCE, Trajectory, validate
 from evo1_ros.driver.xarm_session import (
     MODE_FREE_DRIVE,
     MODE_ONLINE_JOINT,
@@ -58,6 +68,35 @@ class NotReadyError(RuntimeError):
     """A command that needs the arm streaming arrived in another state."""
 
 
+class Intent(str, Enum):
+    """What the operator last asked for; restored after a dropped connection."""
+
+    ENABLED = "ENABLED"
+    DISABLED = "DISABLED"
+    FREE_DRIVE = "FREE_DRIVE"
+
+
+def stamp_problem(start_in: float, duration: float, max_ahead: float) -> str | None:
+    """Why a trajectory starting `start_in` s from now (negative: in the past) must be rejected, or None.
+
+    A trajectory whose last point already lies in the past would send the arm straight to that
+    point, skipping every waypoint; one stamped far ahead usually means the sender's clock is ahead
+    (the arm would keep moving long after the input stopped). Both are clock problems, so the text
+    names the difference.
+    """
+    if start_in > max_ahead:
+        return (
+            f"header.stamp is {start_in:.3f} s ahead of the driver's clock (limit {max_ahead:.3f} s):"
+            " is the sender's clock ahead? (check time sync / use_sim_time)"
+        )
+    if start_in + duration < 0.0:
+        return (
+            f"trajectory ended {-(start_in + duration):.3f} s ago (header.stamp {-start_in:.3f} s"
+            " behind the driver's clock): stale message or the sender's clock is behind"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class DriverConfig:
     session: SessionConfig
@@ -70,7 +109,9 @@ class DriverConfig:
     max_step_periods: float = 2.0
     error_poll_period: float = 0.2  # s
     reconnect_period: float = 1.0  # s
-    auto_enable: bool = True
+    auto_enable: bool = True  # at the first connection only; after a drop the operator's choice holds
+    gripper_poll_period: float = 0.1  # s between gripper position reads
+    brake_timeout: float = 1.0  # s to wait for the command to brake to rest before leaving the stream
     home_position: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     home_speed_fraction: float = 0.5  # of max_velocity
 
@@ -87,6 +128,12 @@ class DriverConfig:
             raise ValueError(f"max_step_periods must be within [1, 10], got {self.max_step_periods}")
         if len(self.home_position) != 6 or not all(np.isfinite(self.home_position)):
             raise ValueError("home_position needs 6 finite joint angles (rad)")
+        if not 0.01 <= self.gripper_poll_period <= 5.0:
+            raise ValueError(
+                f"gripper_poll_period must be within [0.01, 5] s, got {self.gripper_poll_period}"
+            )
+        if not 0.05 <= self.brake_timeout <= 10.0:
+            raise ValueError(f"brake_timeout must be within [0.05, 10] s, got {self.brake_timeout}")
 
 
 @dataclass
@@ -105,6 +152,11 @@ class DriverStatus:
     trajectories_rejected: int
     last_rejection: str
     late_cycles: int  # cycles longer than max_step_periods periods (command slowed down, not jumped)
+    stop_latched: bool = False  # `stop` was called: trajectories are rejected until resume/enable
+    intent: str = ""  # what the operator last chose (Intent value), restored after a reconnect
+    moving: bool = False  # the streamed command is moving
+    reconnects: int = 0  # connections re-established (and the operator's state restored) after a drop
+    gripper_polls: int = 0  # gripper position reads
     periods: list[float] = field(default_factory=list)
 
 
@@ -137,12 +189,21 @@ class ArmDriver:
         self._free_drive_gripper: float | None = None  # gripper target (rad) while in free-drive
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._stream_thread: threading.Thread | None = None
         self._periods: deque[float] = deque(maxlen=4000)
         self._cycles = self._sent = self._send_failures = self._late = 0
         self._last_late_warning = -1e9
         self._accepted = self._rejected = 0
         self._last_rejection = ""
         self._command_listeners: list[Callable[[float, float, np.ndarray], None]] = []
+        self._trajectory_listeners: list[Callable[[Trajectory, float], None]] = []
+        self._rest_listeners: list[Callable[[np.ndarray], None]] = []
+        self._intent: Intent | None = None  # None until the first connection decided it
+        self._latch = ""  # why trajectories are refused until resume/enable ("" = not latched)
+        self._leaving = ""  # a state change waits for the brake: trajectories are refused meanwhile
+        self._rest_pending = False  # a trajectory was interrupted: report where the command rests
+        self._reconnects = 0
+        self._gripper_polls = 0
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -155,11 +216,17 @@ class ArmDriver:
             targets.append(("gripper", self._gripper_loop))
         for name, fn in targets:
             thread = threading.Thread(target=fn, name=f"xarm-{name}", daemon=True)
-            thread.start()
+            if name == "stream":
+                self._stream_thread = thread
             self._threads.append(thread)
+            thread.start()
 
     def shutdown(self) -> None:
-        """Stop streaming (the arm holds its last target) and close the connection."""
+        """Brake the command to rest (bounded by `brake_timeout`), stop streaming, disconnect.
+
+        The arm then holds its last target, which is a position at rest, not a point of a motion.
+        """
+        self._brake_to_rest("shutdown")  # not under _op_lock: a stuck bring-up must not block shutdown
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=3)
@@ -174,6 +241,24 @@ class ArmDriver:
         """
         with self._lock:
             self._command_listeners.append(listener)
+
+    def add_trajectory_listener(self, listener: Callable[[Trajectory, float], None]) -> None:
+        """Call `listener(trajectory, start)` for every trajectory accepted for execution.
+
+        `start` is the resolved start time on the driver's monotonic clock. Called in the thread that
+        submitted it, after the streamer took it; the node publishes it as `accepted_trajectory`.
+        """
+        with self._lock:
+            self._trajectory_listeners.append(listener)
+
+    def add_rest_listener(self, listener: Callable[[np.ndarray], None]) -> None:
+        """Call `listener(position)` once the command stream comes to rest after an interruption.
+
+        Interruptions: stop, an empty trajectory, fault, disable, free-drive, shutdown. `position`
+        is the full command vector (joint_names order) where the stream rests.
+        """
+        with self._lock:
+            self._rest_listeners.append(listener)
 
     # -- queries ------------------------------------------------------------------------------------
     @property
@@ -224,6 +309,11 @@ class ArmDriver:
             trajectories_rejected=self._rejected,
             last_rejection=self._last_rejection,
             late_cycles=self._late,
+            stop_latched=bool(self._latch),
+            intent=self._intent.value if self._intent is not None else "",
+            moving=self._streamer is not None and self._streamer.is_moving,
+            reconnects=self._reconnects,
+            gripper_polls=self._gripper_polls,
             periods=periods,
         )
 
@@ -246,36 +336,74 @@ class ArmDriver:
         except ValueError as exc:
             self.reject(str(exc))
             raise
+        now = time.monotonic()
+        accepted: tuple[Trajectory, float] | None = None
+        msg = ""
         with self._lock:
             gripper_only = self.gripper_map is not None and traj.joint_names == (self.gripper_map.joint,)
-            if self._state == DriverState.FREE_DRIVE and gripper_only and not traj.empty:
+            if self._latch:
+                msg = self._latch
+            elif self._leaving:
+                msg = f"driver is leaving READY ({self._leaving})"
+            elif self._state == DriverState.FREE_DRIVE and gripper_only and not traj.empty:
                 # Hand-guided demos still need the gripper: its final position goes straight to the
-                # gripper loop (the arm joints are the operator's).
-                self._free_drive_gripper = float(traj.positions[-1, 0])
+                # gripper loop (the arm joints are the operator's); reported as that one point, now.
+                final = traj.positions[-1].tolist()
+                self._free_drive_gripper = float(final[0])
                 self._accepted += 1
-                return traj
-            if self._state != DriverState.READY or self._streamer is None:
+                one = validate(list(traj.joint_names), [0.0], [final], self.limits, required=())
+                accepted = (one, now)
+            elif self._state != DriverState.READY or self._streamer is None:
                 msg = f"driver is {self._state.value}, not READY" + (
                     f" ({self._fault})" if self._fault else ""
                 )
-                self.reject(msg)
-                raise NotReadyError(msg)
-            self._streamer.set_trajectory(traj, start_time, time.monotonic())
-            self._accepted += 1
+            else:
+                if traj.empty:  # JTC "stop": brake and hold (not latched)
+                    self._rest_pending = self._rest_pending or self._streamer.busy(now)
+                else:
+                    self._rest_pending = False  # the new trajectory says where the stream goes
+                    accepted = (traj, now if start_time is None else float(start_time))
+                self._streamer.set_trajectory(traj, start_time, now)
+                self._accepted += 1
+            if msg:
+                self._count_rejection(msg)
+            listeners = list(self._trajectory_listeners)
+        if msg:
+            self._event("warning", f"trajectory rejected, holding: {msg}")
+            raise NotReadyError(msg)
+        if accepted is not None:
+            for listener in listeners:
+                listener(*accepted)
         return traj
 
     def reject(self, reason: str) -> None:
         """Count and log a rejected command (the arm keeps doing what it did)."""
+        self._count_rejection(reason)
+        self._event("warning", f"trajectory rejected, holding: {reason}")
+
+    def _count_rejection(self, reason: str) -> None:
         with self._lock:
             self._rejected += 1
             self._last_rejection = reason
-        self._event("warning", f"trajectory rejected, holding: {reason}")
 
     def stop(self) -> None:
-        """Brake at the acceleration cap and hold; keeps the arm enabled."""
+        """Brake at the acceleration cap and hold, and latch: trajectories are rejected until
+        `resume()` or `enable()` (a 30 Hz teleop stream must not cancel an operator's stop).
+        Keeps the arm enabled."""
         with self._lock:
+            self._latch = "stopped by the stop request: call resume (or enable) to accept trajectories"
             if self._streamer is not None:
+                self._rest_pending = self._rest_pending or self._streamer.busy(time.monotonic())
                 self._streamer.hold()
+        self._event("warning", "stop: braking to rest; trajectories are refused until resume/enable")
+
+    def resume(self) -> None:
+        """Release the stop latch; the arm keeps holding until the next trajectory."""
+        with self._lock:
+            was = bool(self._latch)
+            self._latch = ""
+        if was:
+            self._event("info", "resume: trajectories are accepted again")
 
     def home(self) -> None:
         """Move to `home_position` at a fraction of the velocity cap (an explicit request, not a fallback)."""
@@ -289,7 +417,10 @@ class ArmDriver:
         self.submit(list(ARM_JOINTS), [duration], [goal.tolist()], None, None)
 
     def enable(self) -> None:
+        """Bring the arm up for streaming; also releases a stop latch (an explicit operator action)."""
         with self._op_lock:
+            self.resume()
+            self._intent = Intent.ENABLED
             if not self.session.connected:
                 raise NotReadyError("not connected to the controller")
             if self._state == DriverState.FAULT:
@@ -297,32 +428,39 @@ class ArmDriver:
             self._bring_up(recover=False)
 
     def clear_error(self) -> None:
-        """Recovery sequence; the streamer restarts from the measured pose (no jump)."""
+        """Recovery sequence; the streamer restarts from the measured pose (no jump).
+
+        A stop latch stays set (only resume/enable release it)."""
         with self._op_lock:
             if not self.session.connected:
                 raise NotReadyError("not connected to the controller")
+            self._intent = Intent.ENABLED
             self._bring_up(recover=True)
 
     def disable(self) -> None:
+        """Brake to rest, stop streaming and disable the motors; stays DISABLED across reconnects."""
         with self._op_lock:
+            self._intent = Intent.DISABLED
+            self._brake_to_rest("disable")
             self._set_state(DriverState.DISABLED, "")
             if self.session.connected:
                 self.session.disable()
 
     def free_drive(self, on: bool) -> None:
-        """xArm mode 2 (hand guiding) on/off; leaving it resumes streaming from where the hand left it."""
+        """xArm mode 2 (hand guiding) on/off; leaving it resumes streaming from where the hand left it.
+
+        Entering it brakes a moving command to rest first; it stays on across reconnects."""
         with self._op_lock:
             if not self.session.connected:
                 raise NotReadyError("not connected to the controller")
             if self._state == DriverState.FAULT:
                 raise NotReadyError(f"controller fault ({self._fault}): call clear_error")
             if on:
-                with self._lock:
-                    self._state = DriverState.FREE_DRIVE  # streaming thread stops sending first
-                    self._free_drive_gripper = None
-                self.session.set_mode(MODE_FREE_DRIVE)
-                self._event("info", "free-drive (mode 2) on: the arm can be moved by hand")
+                self._intent = Intent.FREE_DRIVE
+                self._brake_to_rest("free-drive")
+                self._enter_free_drive()
             else:
+                self._intent = Intent.ENABLED
                 self._bring_up(recover=False)
 
     # -- internals ----------------------------------------------------------------------------------
@@ -337,10 +475,91 @@ class ArmDriver:
             level = "error" if state == DriverState.FAULT else "info"
             self._event(level, f"driver state {state.value}" + (f": {fault}" if fault else ""))
 
+    def _brake_to_rest(self, why: str) -> None:
+        """Hold and wait (at most `brake_timeout`) until the streamed command is at rest.
+
+        Ending the stream mid-motion leaves the controller with a last target reached at full speed
+        (a hard stop on the arm); braking within the acceleration cap first takes <= vmax/amax.
+        Trajectories arriving meanwhile are refused.
+        """
+        with self._lock:
+            if self._streamer is None or self._state != DriverState.READY:
+                return
+            if not self._streamer.busy(time.monotonic()):
+                return
+            self._streamer.hold()
+            self._rest_pending = True
+            self._leaving = why
+        try:
+            in_stream = threading.current_thread() is self._stream_thread  # a listener: cannot wait
+            deadline = time.monotonic() + self.config.brake_timeout
+            while not in_stream and time.monotonic() < deadline:
+                with self._lock:
+                    if not self._rest_pending or self._state != DriverState.READY:
+                        break
+                if not self.session.connected:
+                    break
+                time.sleep(0.002)
+            with self._lock:
+                moving = self._streamer.is_moving
+            if moving and not in_stream:
+                self._event(
+                    "warning",
+                    f"{why}: the command did not come to rest within {self.config.brake_timeout} s",
+                )
+            self._emit_rest_if_pending()
+        finally:
+            with self._lock:
+                self._leaving = ""
+
+    def _emit_rest_if_pending(self) -> None:
+        """Report the position the command stream rests at, once per interruption."""
+        with self._lock:
+            if not self._rest_pending or self._streamer is None:
+                return
+            self._rest_pending = False
+            position = self._streamer.position
+            listeners = list(self._rest_listeners)
+        for listener in listeners:
+            listener(position)
+
+    def _enter_free_drive(self) -> None:
+        with self._lock:
+            was_ready = self._state == DriverState.READY
+            self._state = DriverState.FREE_DRIVE  # streaming thread stops sending first
+            self._free_drive_gripper = None
+        try:
+            if was_ready:
+                self.session.set_mode(MODE_FREE_DRIVE)
+            else:  # from DISABLED or after a reconnect: the motors may be off
+                self.session.bring_up(MODE_FREE_DRIVE)
+            if self.gripper_map is not None:
+                self.session.gripper_setup()
+                self._gripper_rad = self.gripper_map.pulses_to_rad(self.session.gripper_pulses())
+        except DriverError as exc:
+            self._refresh_errors()
+            self._set_state(DriverState.FAULT if self._err else DriverState.DISABLED, str(exc))
+            raise
+        self._event("info", "free-drive (mode 2) on: the arm can be moved by hand")
+
+    def _outside_limits(self, measured: np.ndarray) -> str:
+        """Which arm joints are outside the configured limits by more than the validator's tolerance."""
+        lower, upper = self.limits.lower[:6], self.limits.upper[:6]
+        out = [
+            f"{name} at {q:.4f} rad (limits [{lo:.4f}, {hi:.4f}])"
+            for name, q, lo, hi in zip(ARM_JOINTS, measured[:6], lower, upper, strict=True)
+            if q < lo - DEFAULT_POSITION_TOLERANCE or q > hi + DEFAULT_POSITION_TOLERANCE
+        ]
+        return ", ".join(out)
+
     def _bring_up(self, recover: bool) -> None:
         with self._lock:
             if self._state == DriverState.READY and not recover:
                 return
+            # The gripper target last commanded survives the re-sync (a held grasp stays held).
+            keep_gripper = self._free_drive_gripper
+            if keep_gripper is None and self._streamer is not None and self.gripper_map is not None:
+                keep_gripper = float(self._streamer.position[6])
             self._state = DriverState.DISABLED  # nothing is sent while the sequence runs
         try:
             if recover:
@@ -355,17 +574,55 @@ class ArmDriver:
             self._refresh_errors()
             self._set_state(DriverState.FAULT if self._err else DriverState.DISABLED, str(exc))
             raise
+        outside = self._outside_limits(measured)
+        if outside:
+            # Starting the stream from a clipped pose would be a one-command jump; starting from the
+            # measured pose would pull the arm back inside unasked. Let the operator decide.
+            reason = (
+                f"arm outside the configured joint limits: {outside}; move it inside in free-drive"
+                " (or widen limits_file), then enable"
+            )
+            self._set_state(DriverState.DISABLED, reason)
+            raise NotReadyError(reason)
         if self.gripper_map is not None:
-            measured = np.append(measured, self._gripper_rad)
+            assert self._gripper_rad is not None
+            gripper = self._gripper_rad if keep_gripper is None else keep_gripper
+            lo, hi = float(self.limits.lower[6]), float(self.limits.upper[6])
+            measured = np.append(measured, min(max(gripper, lo), hi))
         with self._lock:
+            # Within the tolerance an arm joint may be marginally outside: the streamer starts there
+            # unclipped and never pushes it further out.
             if self._streamer is None:
-                self._streamer = ServoStreamer(self.limits, self.limits.clip(measured))
+                self._streamer = ServoStreamer(self.limits, measured)
             else:
-                self._streamer.reset(self.limits.clip(measured))
+                self._streamer.reset(measured)
+            self._free_drive_gripper = None
+            self._rest_pending = False
             if self._gripper_filter is not None:
                 self._gripper_filter.reset()
             self._err = self._warn = 0
         self._set_state(DriverState.READY, "")
+
+    def _restore_after_connect(self, first: bool) -> None:
+        """Return to the operator's last choice; auto-enable only at the very first connection."""
+        intent = self._intent
+        if intent is None:
+            intent = Intent.ENABLED if self.config.auto_enable else Intent.DISABLED
+            if not self.config.auto_enable:
+                self._intent = Intent.DISABLED
+        try:
+            if intent == Intent.ENABLED:
+                self.enable() if first else self._restore(lambda: self._bring_up(recover=False))
+            elif intent == Intent.FREE_DRIVE:
+                self._restore(self._enter_free_drive)
+            else:
+                self._event("info", "reconnected: staying DISABLED as the operator left it (call enable)")
+        except (DriverError, NotReadyError) as exc:
+            self._event("error", f"bring-up failed: {exc}")
+
+    def _restore(self, sequence: Callable[[], None]) -> None:
+        with self._op_lock:
+            sequence()
 
     def _refresh_errors(self) -> None:
         with contextlib.suppress(DriverError):
@@ -376,12 +633,15 @@ class ArmDriver:
         text = describe_fault(self._err, self._warn) if self._err else reason
         with self._lock:
             if self._streamer is not None:
+                self._rest_pending = self._rest_pending or self._streamer.busy(time.monotonic())
                 self._streamer.hold()
         self._set_state(DriverState.FAULT, f"{text}; streaming stopped, call clear_error")
+        self._emit_rest_if_pending()  # the stream ends here: the last command is where it rests
 
     def _supervise(self) -> None:
         last_attempt = -1e9
         last_poll = 0.0
+        first = True
         while not self._stop.wait(0.1):
             now = time.monotonic()
             if not self.session.connected:
@@ -401,11 +661,12 @@ class ArmDriver:
                 self._refresh_errors()
                 if self._err:
                     self._fault_now("controller reports an error")
-                elif self.config.auto_enable:
-                    try:
-                        self.enable()
-                    except (DriverError, NotReadyError) as exc:
-                        self._event("error", f"bring-up failed: {exc}")
+                else:
+                    self._restore_after_connect(first)
+                if not first:
+                    with self._lock:
+                        self._reconnects += 1
+                first = False
                 continue
             if now - last_poll >= self.config.error_poll_period:
                 last_poll = now
@@ -458,6 +719,11 @@ class ArmDriver:
                 )
             for listener in listeners:
                 listener(now, step_dt, cmd)
+            if self._rest_pending:
+                with self._lock:
+                    resting = self._streamer is not None and not self._streamer.is_moving
+                if resting:
+                    self._emit_rest_if_pending()
             arm_cmd = cmd[:6]
             changed = last_cmd is None or np.any(np.abs(arm_cmd - last_cmd) > 1e-7)
             if not changed and now - last_send < self.config.keepalive_period:
@@ -487,7 +753,8 @@ class ArmDriver:
     def _gripper_loop(self) -> None:
         assert self.gripper_map is not None and self._gripper_filter is not None
         period = 1.0 / self.gripper_map.rate_hz
-        while not self._stop.wait(period / 2):
+        last_poll = -1e9
+        while not self._stop.wait(min(period / 2, self.config.gripper_poll_period)):
             state = self._state
             if state not in (DriverState.READY, DriverState.FREE_DRIVE) or not self.session.connected:
                 continue
@@ -505,6 +772,10 @@ class ArmDriver:
                         code = self.session.set_gripper_pulses(pulses)
                         if code != 0:
                             self._event("warning", f"set_gripper_position returned {code}")
-                self._gripper_rad = self.gripper_map.pulses_to_rad(self.session.gripper_pulses())
+                now = time.monotonic()
+                if now - last_poll >= self.config.gripper_poll_period:
+                    last_poll = now
+                    self._gripper_rad = self.gripper_map.pulses_to_rad(self.session.gripper_pulses())
+                    self._gripper_polls += 1
             except (DriverError, OSError) as exc:
                 self._event("warning", f"gripper: {exc}")

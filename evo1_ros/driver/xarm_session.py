@@ -3,6 +3,12 @@
 Every SDK call's return code is checked and turned into a `DriverError` naming the call and the
 code in words, so a failed bring-up never leaves the driver believing the arm is ready. Angles are
 radians throughout (`is_radian=True`).
+
+The SDK serialises every call of one `XArmAPI` on its command socket, and a gripper call waits for
+the tool RS-485 bus (milliseconds to tens of ms). With `gripper_connection="separate"` (default) the
+gripper gets a second `XArmAPI` (command socket only, no report socket), so a slow tool bus never
+delays a `set_servo_angle_j`. "shared" uses the arm's connection (for controllers that accept only
+one client).
 """
 
 from __future__ import annotations
@@ -36,10 +42,17 @@ class SessionConfig:
     report_type: str = "real"  # 100 Hz joint angles (xarm.md §1.3); errors are polled separately
     gripper: bool = True
     gripper_speed: float = 2000.0  # r/min, xarm_ros2 default
+    gripper_connection: str = "separate"  # "separate": own SDK connection; "shared": the arm's
     baud_checkset: bool = True
     collision_sensitivity: int = -1  # -1 = leave the controller's setting
     disconnect_timeout: float = 3.0  # s to wait for the SDK's disconnect (see XArmSession.close)
     mode_settle_timeout: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.gripper_connection not in ("separate", "shared"):
+            raise ValueError(
+                f"gripper_connection must be 'separate' or 'shared', got {self.gripper_connection!r}"
+            )
 
 
 class XArmSession:
@@ -48,6 +61,11 @@ class XArmSession:
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
         self._arm = None
+        self._tool = None  # the gripper's own connection (gripper_connection="separate")
+
+    @property
+    def _separate_tool(self) -> bool:
+        return self.config.gripper and self.config.gripper_connection == "separate"
 
     # -- connection ------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -67,6 +85,21 @@ class XArmSession:
         if not arm.connected:
             raise DriverError(f"cannot connect to xArm at {self.config.host} (controller unreachable?)")
         self._arm = arm
+        if self._separate_tool:
+            try:
+                tool = XArmAPI(
+                    self.config.host,
+                    is_radian=True,
+                    enable_report=False,  # the arm connection has the reports
+                    baud_checkset=self.config.baud_checkset,
+                )
+            except Exception as exc:
+                self.close()
+                raise DriverError(f"cannot open the gripper connection to {self.config.host}: {exc}") from exc
+            self._tool = tool
+            if not tool.connected:
+                self.close()
+                raise DriverError(f"cannot open the gripper connection to {self.config.host}")
         log.info("connected to xArm at %s (version %s, SN %s)", self.config.host, arm.version, arm.sn)
 
     def close(self) -> None:
@@ -78,9 +111,13 @@ class XArmSession:
         never returns — which would hang the driver's reconnection and shutdown. The sockets are
         closed by then, so after the timeout the stuck SDK threads are left behind (daemon threads).
         """
+        tool, self._tool = self._tool, None
         arm, self._arm = self._arm, None
-        if arm is None:
-            return
+        for api in (tool, arm):
+            if api is not None:
+                self._disconnect(api)
+
+    def _disconnect(self, arm) -> None:
         done = threading.Event()
 
         def disconnect() -> None:
@@ -101,13 +138,24 @@ class XArmSession:
 
     @property
     def connected(self) -> bool:
-        return self._arm is not None and bool(self._arm.connected)
+        """Both connections up (the arm's and, when separate, the gripper's)."""
+        arm_ok = self._arm is not None and bool(self._arm.connected)
+        return arm_ok and (not self._separate_tool or (self._tool is not None and bool(self._tool.connected)))
 
     @property
     def arm(self):
         if self._arm is None:
             raise DriverError("not connected")
         return self._arm
+
+    @property
+    def tool(self):
+        """The connection gripper calls go through."""
+        if not self._separate_tool:
+            return self.arm
+        if self._tool is None:
+            raise DriverError("gripper connection not open")
+        return self._tool
 
     def _check(self, name: str, code: int) -> None:
         if code != 0:
@@ -204,16 +252,16 @@ class XArmSession:
 
     # -- gripper ----------------------------------------------------------------------------------
     def gripper_setup(self) -> None:
-        arm = self.arm
+        arm = self.tool
         self._check("set_gripper_mode(0)", arm.set_gripper_mode(0))
         self._check("set_gripper_enable(True)", arm.set_gripper_enable(True))
         self._check("set_gripper_speed", arm.set_gripper_speed(self.config.gripper_speed))
 
     def set_gripper_pulses(self, pulses: float) -> int:
-        return int(self.arm.set_gripper_position(float(pulses), wait=False, wait_motion=False))
+        return int(self.tool.set_gripper_position(float(pulses), wait=False, wait_motion=False))
 
     def gripper_pulses(self) -> float:
-        code, pos = self.arm.get_gripper_position()
+        code, pos = self.tool.get_gripper_position()
         self._check("get_gripper_position", code)
         if pos is None:  # the SDK returns (0, None) when the connection closes mid-call
             raise DriverError("get_gripper_position returned no value")

@@ -56,3 +56,18 @@ def driver_node(ros, controller):
     ros.add(node)
     assert wait_until(lambda: node.driver.state == DriverState.READY, 15), node.driver.status()
     yield node
+
+
+@pytest.fixture
+def make_controller():
+    """Factory: start loopback controllers with a given `LoopbackConfig`; all stopped afterwards."""
+    started: list[LoopbackController] = []
+
+    def _make(config: LoopbackConfig | None = None) -> LoopbackController:
+        ctrl = LoopbackController(host=free_loopback_host(), config=config, plant=RecordingPlant()).start()
+        started.append(ctrl)
+        return ctrl
+
+    yield _make
+    for ctrl in started:
+        ctrl.stop()
