@@ -82,9 +82,13 @@ def format_status(msg: RecorderStatus) -> str:
         f"[{state}] episode {msg.episode_index} ({msg.episodes_saved} saved) task {msg.task!r} "
         f"frames {msg.frames_recorded} dropped {msg.frames_dropped} time {msg.episode_duration:.1f}{limit} s"
     )
-    stale = [n for n, a in zip(msg.stream_names, msg.stream_ages) if a < 0]
+    ages = list(zip(msg.stream_names, msg.stream_ages))
+    stale = [n for n, a in ages if a == -1.0]  # -1: nothing received yet
+    future = [n for n, a in ages if a < 0 and a != -1.0]  # stamped ahead of the recorder's clock
     if stale:
         text += f" | no data yet: {', '.join(stale)}"
+    if future:
+        text += f" | clock problem (stamped in the future): {', '.join(future)}"
     if msg.error:
         text += f" | error: {msg.error}"
     return text

@@ -1,17 +1,23 @@
 """ROS 2 node `recorder`: teleop demonstrations -> LeRobot v2.1 dataset, one episode at a time.
 
 Subscribes the cameras (``/cameras/<name>/image_raw``), ``/xarm/joint_states`` and the action source
-(the commanded ``/xarm/joint_trajectory``, sampled at frame time, or -- for free-drive demos -- the
-next frame's measured state). A frame timer in its own callback group samples every stream at
-``fps``; a stale stream drops the frame and is counted. Episodes are started, saved and discarded
-through services; saving runs in a worker thread, so encoding never blocks a ROS callback. All logic
-that needs no ROS lives in stream_sampling, command_tracker, episode_session and recorder_setup.
+(the trajectories the driver accepted, ``/xarm/accepted_trajectory``, sampled at frame time with the
+driver's own interpolation; or -- for free-drive demos -- the next frame's measured state). Recording
+the *accepted* stream, not ``/xarm/joint_trajectory``, keeps commands the driver rejected (fault,
+disabled, stopped, free-drive, out of limits) out of the dataset. A frame timer in its own callback
+group samples every stream at ``fps``; a stale stream drops the frame and is counted. Stream ages run
+on the monotonic clock (``stamp_source: receive``), so a jumping ROS clock cannot make a stream look
+fresh; with ``stamp_source: header`` a message stamped in the future is stale and reported as a clock
+problem. Episodes are started, saved and discarded through services; saving runs in a worker thread,
+so encoding never blocks a ROS callback. All logic that needs no ROS lives in stream_sampling,
+command_tracker, episode_session and recorder_setup.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +86,10 @@ PARAMS = [
         choices=["trajectory", "next_state"],
     ),
     ParamSpec(
-        "action_topic", "/xarm/joint_trajectory", "commanded JointTrajectory (action_source=trajectory)"
+        "action_topic",
+        "/xarm/accepted_trajectory",
+        "JointTrajectory stream recorded as the action (action_source=trajectory): the driver's "
+        "accepted_trajectory, so rejected commands are never recorded",
     ),
     ParamSpec(
         "camera_max_age", 0.2, "s; an older camera image makes the frame stale (0 = no limit)", min=0.0
@@ -96,7 +105,7 @@ PARAMS = [
     ParamSpec(
         "stamp_source",
         "receive",
-        "age of a message from its arrival time or its header stamp",
+        "age of a message from its arrival time (monotonic clock) or its header stamp (ROS clock)",
         choices=["receive", "header"],
     ),
     ParamSpec(
@@ -234,12 +243,16 @@ class RecorderNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _stream_now(self) -> float:
+        """Now on the clock stream ages are measured with: monotonic for arrival times, ROS for headers."""
+        return self._now() if self.p.stamp_source == "header" else time.monotonic()
+
     def _stamp(self, header: Any) -> float:
         if self.p.stamp_source == "header":
             t = header.stamp.sec + header.stamp.nanosec * 1e-9
             if t > 0:
                 return t
-        return self._now()
+        return self._stream_now()
 
     def _warn_throttled(self, key: str, text: str, period: float = 2.0) -> None:
         now = self._now()
@@ -274,6 +287,7 @@ class RecorderNode(Node):
                 start,
                 [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points],
                 [list(pt.positions) for pt in msg.points],
+                velocities=[list(pt.velocities) for pt in msg.points],
                 received_at=now,
                 measured=measured,
             )
@@ -281,7 +295,7 @@ class RecorderNode(Node):
             self._warn_throttled("traj", f"{self._action_stream}: ignoring a trajectory: {e}")
             return
         if self.tracker.has_all():
-            self.sampler[self._action_stream].update(True, now)
+            self.sampler[self._action_stream].update(True, self._stream_now())
         else:
             self._warn_throttled(
                 "traj_missing",
@@ -303,7 +317,8 @@ class RecorderNode(Node):
                 )
                 self._begin_save("time limit", now)
                 return
-            sample = self.sampler.collect(now)
+            stream_now = self._stream_now()
+            sample = self.sampler.collect(stream_now)
             images: dict[str, np.ndarray] = {}
             if sample.ok:
                 for cam in self.features.cameras:
@@ -323,7 +338,7 @@ class RecorderNode(Node):
                 self._warn_throttled(
                     "stale",
                     "dropping frames: stale stream(s) "
-                    + ", ".join(f"{n} (age {self._age_text(n, now)})" for n in sample.stale),
+                    + ", ".join(f"{n} ({self._age_text(n, stream_now)})" for n in sample.stale),
                 )
                 return
             state = sample.values[self._state_stream]
@@ -352,7 +367,14 @@ class RecorderNode(Node):
 
     def _age_text(self, stream: str, now: float) -> str:
         age = self.sampler[stream].age(now)
-        return "never received" if age is None else f"{age:.2f} s"
+        if age is None:
+            return "never received"
+        if age < 0:
+            return (
+                f"stamped {-age:.2f} s in the future: clock problem (the sender's clock is ahead of "
+                "this node's, or the ROS clock jumped back; check time sync / use_sim_time)"
+            )
+        return f"age {age:.2f} s"
 
     def _convert(self, camera: str, msg: Image, width: int, height: int) -> np.ndarray | None:
         try:
@@ -523,7 +545,7 @@ class RecorderNode(Node):
         msg.episodes_saved = self.writer.num_episodes
         msg.frames_recorded = self._frames
         msg.frames_dropped = self.sampler.frames_dropped
-        ages = self.sampler.ages(now)
+        ages = self.sampler.ages(self._stream_now())  # negative: stamped in the future (clock problem)
         msg.stream_names = list(ages)
         msg.stream_ages = [-1.0 if a is None else float(a) for a in ages.values()]
         msg.episode_time_limit = self.session.time_limit

@@ -4,7 +4,10 @@ The recorder keeps only the newest message of each stream (camera, joint states,
 frame tick it asks :class:`FrameSampler` for one value per stream; a stream that has never sent
 anything, or whose newest message is older than its ``max_age``, makes the whole frame stale: the
 frame is dropped (not guessed around) and the drop is counted for that stream, so the operator sees
-which stream lagged. No ROS here: times are plain float seconds on whatever clock the caller uses.
+which stream lagged. A sample stamped *after* ``now`` (negative age) is stale too: it means a clock
+problem (a sender's clock ahead, or the ROS clock jumped back), and treating it as fresh would keep
+it fresh forever. No ROS here: times are plain float seconds on whatever clock the caller uses (the
+recorder uses the monotonic clock for arrival times, the ROS clock only for header stamps).
 """
 
 from __future__ import annotations
@@ -54,14 +57,19 @@ class LatestStream:
             return self._latest.value, self._latest.stamp
 
     def age(self, now: float) -> float | None:
-        """Seconds since the newest sample's stamp (None before the first; never negative)."""
+        """Seconds since the newest sample's stamp (None before the first; negative: from the future)."""
         _, stamp = self.get()
-        return None if stamp is None else max(0.0, now - stamp)
+        return None if stamp is None else now - stamp
 
     def is_fresh(self, now: float) -> bool:
-        """True when a sample exists and is not older than ``max_age`` (0 = any age is fine)."""
+        """True when a sample exists, is not from the future and not older than ``max_age`` (0 = no limit)."""
         age = self.age(now)
-        return age is not None and (self.max_age == 0 or age <= self.max_age)
+        return age is not None and age >= 0.0 and (self.max_age == 0 or age <= self.max_age)
+
+    def from_future(self, now: float) -> bool:
+        """True when the newest sample is stamped after ``now``: a clock problem, not a late stream."""
+        age = self.age(now)
+        return age is not None and age < 0.0
 
 
 @dataclass
@@ -71,6 +79,7 @@ class FrameSample:
     time: float
     values: dict[str, Any] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
+    future: list[str] = field(default_factory=list)  # stale because stamped after ``time`` (clock problem)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +125,8 @@ class FrameSampler:
                 out.values[name] = value
             else:
                 out.stale.append(name)
+                if stream.from_future(now):
+                    out.future.append(name)
         return out
 
     def record(self, sample: FrameSample) -> None:

@@ -95,7 +95,8 @@ class Rig:
             c: np.broadcast_to(np.array(COLORS[c], np.uint8), (HEIGHT, WIDTH, 3)).copy() for c in cameras
         }
         self.js_pub = node.create_publisher(JointState, "/xarm/joint_states", STATE)
-        self.traj_pub = node.create_publisher(JointTrajectory, "/xarm/joint_trajectory", COMMAND)
+        # the recorder records what the driver accepted (accepted_trajectory, issue 13 item 12)
+        self.traj_pub = node.create_publisher(JointTrajectory, "/xarm/accepted_trajectory", COMMAND)
         node.create_timer(1 / 30, self._cameras)
         node.create_timer(0.01, self._joint_state)
         if trajectories:

@@ -84,7 +84,7 @@ def test_streamed_targets_are_held_between_commands(values):
         tr.add(["j"], 0.0, [0.0], [[v]], received_at=i / 30)
         t = i / 30 + 1 / 60
         assert tr.sample(t)[0] == v
-    assert len(tr._knots["j"][0]) <= 2 * (0.5 * 30 + 2)  # pruned, memory stays bounded
+    assert len(tr._segments) <= 0.5 * 30 + 2  # pruned, memory stays bounded
 
 
 def test_episode_rules():

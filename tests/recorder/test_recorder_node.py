@@ -214,7 +214,7 @@ def test_missing_commands_drop_frames_not_guess(ros, make_recorder, tmp_path):
     assert wait_until(lambda: has(status, lambda s: s.frames_dropped >= 10), 10)
     assert status.last().frames_recorded == 0
     res = call(client, Trigger, "/recorder/save_episode")
-    assert not res.success and "no frames" in res.message and "/xarm/joint_trajectory" in res.message
+    assert not res.success and "no frames" in res.message and "/xarm/accepted_trajectory" in res.message
     assert validate_dataset(tmp_path / "ds").episodes == 0
 
 

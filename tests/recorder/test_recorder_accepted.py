@@ -1,0 +1,103 @@
+"""The recorder records what the driver accepted (issue 13 item 12) and reports clock problems (item 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from recorder_rig import (
+    COLORS,
+    HEIGHT,
+    JOINTS,
+    WIDTH,
+    Rig,
+    as_overrides,
+    call,
+    recorder_params,
+    rows_match,
+    write_features,
+)
+from ros_harness import Collector, wait_until
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from evo1_msgs.msg import RecorderStatus
+from evo1_msgs.srv import StartEpisode
+from evo1_ros.ros.image import numpy_to_image
+from evo1_ros.ros.qos import COMMAND, SENSOR
+from recording.reader import LeRobotReader
+from recording.recorder_node import RecorderNode
+
+pytestmark = pytest.mark.ros
+REJECTED = 0.777  # value of every joint in the commands the driver did not accept
+
+
+@pytest.fixture
+def make_recorder(ros, tmp_path: Path):
+    made: list[RecorderNode] = []
+    features = write_features(tmp_path / "features.yaml")
+
+    def _make(**overrides):
+        node = RecorderNode(
+            context=ros.context,
+            parameter_overrides=as_overrides(recorder_params(tmp_path / "ds", features, **overrides)),
+        )
+        made.append(node)
+        return ros.add(node)
+
+    yield _make
+    for node in made:
+        node.close()
+
+
+def test_commands_the_driver_did_not_accept_are_not_recorded(ros, make_recorder, tmp_path):
+    """Raw commands on joint_trajectory (e.g. rejected while disabled) never become the action."""
+    client = ros.node("test_client")
+    rig = Rig(ros.node("rig"))  # publishes the accepted stream (/xarm/accepted_trajectory)
+    raw = client.create_publisher(JointTrajectory, "/xarm/joint_trajectory", COMMAND)
+    client.create_timer(
+        0.01,
+        lambda: raw.publish(
+            JointTrajectory(
+                joint_names=list(JOINTS), points=[JointTrajectoryPoint(positions=[REJECTED] * len(JOINTS))]
+            )
+        ),
+    )
+    make_recorder(camera_max_age=2.0, state_max_age=2.0)
+    status = Collector(client, RecorderStatus, "/recorder/status")
+    assert wait_until(lambda: status.last() is not None and min(status.last().stream_ages) >= 0, 15)
+    assert "/xarm/accepted_trajectory" in status.last().stream_names
+    assert call(client, StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="t")).success
+    assert wait_until(lambda: status.last().frames_recorded >= 15, 20), status.last()
+    saved = call(client, Trigger, "/recorder/save_episode")
+    assert saved.success, saved.message
+    action = LeRobotReader(tmp_path / "ds").episode_columns(0)["action"]
+    assert not np.any(np.isclose(action, REJECTED, atol=1e-6))
+    assert rows_match(action, rig.commands)
+
+
+def test_camera_stamped_in_the_future_is_stale_and_reported(ros, make_recorder):
+    """stamp_source=header: a camera 60 s ahead must not count as fresh (it did, forever)."""
+    client = ros.node("test_client")
+    rig_node = ros.node("rig")
+    Rig(rig_node, cameras=("cam0",))
+    future_pub = rig_node.create_publisher(Image, "/cameras/cam1/image_raw", SENSOR)
+    img = np.broadcast_to(np.array(COLORS["cam1"], np.uint8), (HEIGHT, WIDTH, 3)).copy()
+
+    def future_camera() -> None:
+        ns = rig_node.get_clock().now().nanoseconds + 60 * 10**9
+        future_pub.publish(numpy_to_image(img, "rgb8", Time(sec=ns // 10**9, nanosec=ns % 10**9), "cam1"))
+
+    rig_node.create_timer(1 / 30, future_camera)
+    make_recorder(stamp_source="header")
+    status = Collector(client, RecorderStatus, "/recorder/status")
+    assert call(client, StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="t")).success
+    assert wait_until(lambda: status.last() is not None and status.last().frames_dropped >= 10, 15)
+    st = status.last()
+    ages = dict(zip(st.stream_names, st.stream_ages))
+    assert st.frames_recorded == 0
+    assert ages["/cameras/cam1/image_raw"] < -50  # reported as stamped ~60 s in the future
+    assert 0 <= ages["/cameras/cam0/image_raw"] < 5
