@@ -35,6 +35,7 @@ setup(
             "teleop = evo1_ros.nodes.teleop:main",
             "evo1_policy = evo1_ros.nodes.evo1_policy:main",
             "recorder_keyboard = recording.keyboard_node:main",
+            "sim = evo1_ros.nodes.sim:main",
         ],
     },
 )

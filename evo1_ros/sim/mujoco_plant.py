@@ -23,13 +23,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-import mujoco
 import numpy as np
 
 from evo1_ros.sim.plant import JointPlant
 from evo1_ros.sim.tasks import ObjectPose, SceneState, apply_layout, read_scene_state
 from evo1_ros.sim.tracking_plant import TrackingPlant
-from evo1_ros.sim.workcell_scene import WorkcellModel
+
+# mujoco comes through the scene module, which selects headless EGL before importing it
+from evo1_ros.sim.workcell_scene import (
+    WorkcellModel,
+    mujoco,
+)
 
 _MOVING_SPEED = 0.02  # rad/s; slower joints count as at rest (contact jitter never reaches it)
 _GRIPPER_MOVING_SPEED = 0.05  # rad/s

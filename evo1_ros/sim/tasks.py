@@ -15,10 +15,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import mujoco
 import numpy as np
 
-from evo1_ros.sim.workcell_scene import FIXTURES, FREE_OBJECTS, SceneConfig, WorkcellModel, offstage_positions
+# mujoco comes through the scene module, which selects headless EGL before importing it
+from evo1_ros.sim.workcell_scene import (
+    FIXTURES,
+    FREE_OBJECTS,
+    SceneConfig,
+    WorkcellModel,
+    mujoco,
+    offstage_positions,
+)
 
 TASK_NAMES: tuple[str, ...] = ("pick_place_can", "can_stacking", "pour_foam", "hand_delivery")
 
