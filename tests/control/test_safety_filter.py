@@ -90,7 +90,7 @@ def test_velocities_are_zero_at_a_turning_point_so_interpolation_never_overshoot
     f = make(limits)
     times = np.arange(1, 8) / RATE
     q = np.tile(HOME, (7, 1))
-    q[:, 0] += [0.0, 0.01, 0.02, 0.03, 0.02, 0.01, 0.0]  # joint1 turns at point 3
+    q[:, 0] += [0.0, 0.01, 0.02, 0.03, 0.025, 0.02, 0.015]  # joint1 turns at point 3
     q[:, 1] += [0.0, 0.001, 0.002, 0.02, 0.021, 0.022, 0.023]  # joint2: slow, fast, slow
     r = f.filter(times, q, HOME)
     assert r.fault is None and r.clamped == 0
