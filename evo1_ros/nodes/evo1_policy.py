@@ -43,6 +43,7 @@ from evo1_ros.control.observation import (
 )
 from evo1_ros.control.safety_filter import SafetyConfig, SafetyFilter
 from evo1_ros.control.units import from_convention, parse_convention
+from evo1_ros.model.errors import CheckpointError
 from evo1_ros.model.inference_worker import (
     InferenceRequest,
     InferenceResult,
@@ -361,11 +362,18 @@ class Evo1PolicyNode(Node):
         mid = (stats.state_min + stats.state_max) / 2.0
         images = [np.zeros((448, 448, 3), np.uint8) if v else None for v in self.assembler.config.view_map]
         t0 = time.perf_counter()
-        self.worker.predict(
-            InferenceRequest(
-                images, [bool(v) for v in self.assembler.config.view_map], mid, self.task or "warm up", 0.0
+        try:
+            self.worker.predict(
+                InferenceRequest(
+                    images,
+                    [bool(v) for v in self.assembler.config.view_map],
+                    mid,
+                    self.task or "warm up",
+                    0.0,
+                )
             )
-        )
+        except Exception as exc:  # a model that cannot run must stop the start, not the first chunk
+            raise CheckpointError(f"warm-up inference failed: {type(exc).__name__}: {exc}") from exc
         self.worker.reseed()
         self.get_logger().info(f"warm-up inference: {1e3 * (time.perf_counter() - t0):.0f} ms")
 
@@ -728,7 +736,9 @@ class Evo1PolicyNode(Node):
         self.worker.stop()
 
     def destroy_node(self) -> None:
-        self.worker.stop()
+        worker = getattr(self, "worker", None)  # absent when start-up failed before the model loaded
+        if worker is not None:
+            worker.stop()
         super().destroy_node()
 
 
