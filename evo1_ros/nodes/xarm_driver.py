@@ -2,8 +2,13 @@
 
 Thin ROS wiring around `evo1_ros.driver.arm_driver.ArmDriver`. Interfaces (namespace /xarm by
 launch): subscribes `joint_trajectory`; publishes `joint_states` (100 Hz, joint1..joint6 +
-drive_joint), `driver_status` (diagnostic_msgs/DiagnosticStatus) and `/diagnostics`; services
-`enable`, `disable`, `clear_error`, `stop`, `home` (std_srvs/Trigger), `free_drive` (std_srvs/SetBool).
+drive_joint), `accepted_trajectory` (what the arm actually runs, see `_publish_accepted`),
+`driver_status` (diagnostic_msgs/DiagnosticStatus) and `/diagnostics`; services `enable`, `disable`,
+`clear_error`, `stop`, `resume`, `home` (std_srvs/Trigger), `free_drive` (std_srvs/SetBool).
+
+`header.stamp` of an incoming trajectory is checked against this node's clock: a trajectory that
+already ended, or one stamped more than `max_stamp_ahead` s ahead, is rejected with the clock
+difference in the reason (a zero stamp means "start now").
 """
 
 from __future__ import annotations
@@ -13,15 +18,19 @@ import sys
 import time
 from collections.abc import Callable
 
+import numpy as np
+from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.duration import Duration as RosDuration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from evo1_ros.control.limits import GripperPulseMap, JointLimits
-from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState, NotReadyError
+from evo1_ros.control.trajectory import Trajectory
+from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState, NotReadyError, stamp_problem
 from evo1_ros.driver.error_codes import error_text, warn_text
 from evo1_ros.driver.xarm_session import DriverError, SessionConfig
 from evo1_ros.ros.node_runner import run_node
@@ -57,6 +66,27 @@ PARAMS = [
     ParamSpec("home_position", [0.0] * 6, "home service target, joint1..joint6 (rad)"),
     ParamSpec("home_speed_fraction", 0.5, "home speed as a fraction of max_velocity", min=0.05, max=1.0),
     ParamSpec("baud_checkset", True, "let the SDK check the tool RS-485 baud rate"),
+    ParamSpec(
+        "gripper_connection",
+        "separate",
+        "separate: the gripper gets its own SDK connection (never delays the servo stream); shared",
+        choices=["separate", "shared"],
+    ),
+    ParamSpec("gripper_poll_period", 0.1, "seconds between gripper position reads", min=0.01, max=5.0),
+    ParamSpec(
+        "brake_timeout",
+        1.0,
+        "max wait for the command to brake to rest before leaving READY (s)",
+        min=0.05,
+        max=10.0,
+    ),
+    ParamSpec(
+        "max_stamp_ahead",
+        0.5,
+        "reject trajectories whose header.stamp is further ahead of this node's clock (s)",
+        min=0.0,
+        max=60.0,
+    ),
 ]
 
 
@@ -73,6 +103,7 @@ class XArmDriverNode(Node):
                 gripper_speed=p.gripper_speed,
                 baud_checkset=p.baud_checkset,
                 collision_sensitivity=p.collision_sensitivity,
+                gripper_connection=p.gripper_connection,
             ),
             control_mode=p.control_mode,
             servo_rate=p.servo_rate,
@@ -84,13 +115,22 @@ class XArmDriverNode(Node):
             auto_enable=p.auto_enable,
             home_position=tuple(float(v) for v in p.home_position),
             home_speed_fraction=p.home_speed_fraction,
+            gripper_poll_period=p.gripper_poll_period,
+            brake_timeout=p.brake_timeout,
         )
+        self.max_stamp_ahead = float(p.max_stamp_ahead)
+        # monotonic start -> the header.stamp it came from, while its submit runs (exact echo)
+        self._stamps: dict[float, object] = {}
         self.driver = ArmDriver(config, limits, gripper_map, on_event=self._on_event)
 
         services = ReentrantCallbackGroup()  # bring-up can take a second; don't block the timers
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATE)
         self.status_pub = self.create_publisher(DiagnosticStatus, "driver_status", STATUS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATUS)
+        # reliable, depth 10 (iface.md #1): the recorder must see every accepted trajectory
+        self.accepted_pub = self.create_publisher(JointTrajectory, "accepted_trajectory", STATUS)
+        self.driver.add_trajectory_listener(self._publish_accepted)
+        self.driver.add_rest_listener(self._publish_rest)
         self.create_subscription(
             JointTrajectory,
             "joint_trajectory",
@@ -111,6 +151,7 @@ class XArmDriverNode(Node):
             ("disable", self.driver.disable),
             ("clear_error", self.driver.clear_error),
             ("stop", self.driver.stop),
+            ("resume", self.driver.resume),
             ("home", self.driver.home),
         ):
             self.create_service(Trigger, name, self._trigger(name, fn), callback_group=services)
@@ -143,10 +184,48 @@ class XArmDriverNode(Node):
         start = None
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         if stamp_ns:
-            start = time.monotonic() + (stamp_ns - self.get_clock().now().nanoseconds) * 1e-9
+            start_in = (stamp_ns - self.get_clock().now().nanoseconds) * 1e-9
+            problem = stamp_problem(start_in, max(times, default=0.0), self.max_stamp_ahead)
+            if problem is not None:
+                self.driver.reject(problem)
+                return
+            start = time.monotonic() + start_in
+            self._stamps[start] = msg.header.stamp
         # A rejection is logged and counted by the driver; the arm keeps holding or running as before.
-        with contextlib.suppress(ValueError, NotReadyError):
-            self.driver.submit(list(msg.joint_names), times, positions, velocities, start)
+        try:
+            with contextlib.suppress(ValueError, NotReadyError):
+                self.driver.submit(list(msg.joint_names), times, positions, velocities, start)
+        finally:
+            if start is not None:
+                self._stamps.pop(start, None)
+
+    def _publish_accepted(self, traj: Trajectory, start: float) -> None:
+        """iface.md #1 (a): an accepted trajectory exactly as it runs; stamp = its ROS-time start."""
+        msg = JointTrajectory()
+        exact = self._stamps.get(start)
+        if exact is not None:
+            msg.header.stamp = exact
+        else:
+            offset = RosDuration(nanoseconds=int(round((start - time.monotonic()) * 1e9)))
+            msg.header.stamp = (self.get_clock().now() + offset).to_msg()
+        msg.joint_names = list(traj.joint_names)
+        for k, t in enumerate(traj.times):
+            pt = JointTrajectoryPoint()
+            pt.positions = traj.positions[k].tolist()
+            if traj.velocities is not None:
+                pt.velocities = traj.velocities[k].tolist()
+            ns = int(round(float(t) * 1e9))
+            pt.time_from_start = Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+            msg.points.append(pt)
+        self.accepted_pub.publish(msg)
+
+    def _publish_rest(self, position: np.ndarray) -> None:
+        """iface.md #1 (b): the stream stopped early; one point where the command came to rest."""
+        msg = JointTrajectory()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.joint_names = list(self.driver.joint_names)
+        msg.points = [JointTrajectoryPoint(positions=position.tolist(), time_from_start=Duration())]
+        self.accepted_pub.publish(msg)
 
     def _publish_joint_state(self) -> None:
         state = self.driver.joint_state()
@@ -173,7 +252,9 @@ class XArmDriverNode(Node):
             level=level,
             name=f"{self.get_fully_qualified_name()}: xArm6",
             hardware_id=f"xarm@{self.driver.config.session.host}",
-            message=st.state.value + (f": {st.fault}" if st.fault else ""),
+            message=st.state.value
+            + (f": {st.fault}" if st.fault else "")
+            + ("; stopped: trajectories refused until resume (or enable)" if st.stop_latched else ""),
         )
         values = {
             "state": st.state.value,
@@ -188,6 +269,9 @@ class XArmDriverNode(Node):
             "trajectories_accepted": str(st.trajectories_accepted),
             "trajectories_rejected": str(st.trajectories_rejected),
             "last_rejection": st.last_rejection,
+            "stop_latched": str(st.stop_latched).lower(),
+            "intent": st.intent,
+            "reconnects": str(st.reconnects),
         }
         msg.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         self.status_pub.publish(msg)
