@@ -259,7 +259,7 @@ class ChunkScheduler:
             if due >= a.shape[0]:  # nothing left after this tick: no plan to send
                 return self._drop(
                     ELAPSED,
-                    f"all {a.shape[0]} steps already past ({latency:.3f} s after the observation)",
+                    f"all {a.shape[0]} steps already due ({latency:.3f} s after the observation)",
                     a.shape[0],
                     latency,
                 )
