@@ -378,9 +378,12 @@ class Evo1PolicyNode(Node):
         self.get_logger().info(f"warm-up inference: {1e3 * (time.perf_counter() - t0):.0f} ms")
 
     def _hold_arm(self) -> None:
-        """An empty trajectory: our driver and a JTC both stop and hold where the arm is."""
+        """An empty trajectory: our driver and a JTC both stop and hold where the arm is.
+
+        header.stamp stays zero ("now", as JTC reads it): a stamped empty trajectory has no duration,
+        so a driver that drops trajectories which ended in the past would drop the stop itself.
+        """
         msg = JointTrajectory()
-        msg.header.stamp = self.get_clock().now().to_msg()
         msg.joint_names = list(self.joint_names)
         self.traj_pub.publish(msg)
 
