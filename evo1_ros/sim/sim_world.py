@@ -27,6 +27,7 @@ from evo1_ros.sim.tasks import TASK_NAMES, LayoutRegions, SuccessTolerances, Tas
 
 # mujoco comes through the scene module, which selects headless EGL before importing it
 from evo1_ros.sim.workcell_scene import (
+    BOX_FLOOR,
     SceneConfig,
     WorkcellModel,
     mujoco,
@@ -67,6 +68,7 @@ class TaskStatus:
     holding: list[str]  # objects touching a finger pad
     sim_time: float
     dropped_time: float  # simulated time skipped because physics fell behind the wall clock
+    scene: dict[str, float]  # object sizes a scripted expert needs (m)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -89,6 +91,15 @@ class SimWorld:
         self._reset_time = 0.0
         self._success_time: float | None = None
         self.resets = 0
+        sc = s.scene
+        self._sizes = {
+            "can_height": sc.can_height,
+            "can_radius": sc.can_radius,
+            "cup_height": sc.cup_height,
+            "box_wall": sc.box_size[2],
+            "box_floor": BOX_FLOOR,
+            "hand_height": sc.hand_height,
+        }
         self._apply()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -157,6 +168,7 @@ class SimWorld:
                 holding=sorted(state.finger_contacts),
                 sim_time=state.time,
                 dropped_time=self.plant.dropped_time,
+                scene=self._sizes,
             )
 
     def make_renderer(self, width: int, height: int) -> SceneRenderer:

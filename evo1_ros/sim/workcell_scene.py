@@ -40,6 +40,7 @@ FINGER_BODIES = ("left_finger", "right_finger")
 INNER_KNUCKLES = ("left_inner_knuckle", "right_inner_knuckle")
 GRIPPER_BODY = "xarm_gripper_base_link"
 GRASP_SITE = "grasp_point"
+BOX_FLOOR = 0.008  # m, top of the white box's floor above its base
 
 
 @dataclass
@@ -242,7 +243,9 @@ def _configure_robot(spec: mujoco.MjSpec, config: SceneConfig) -> None:
     for eq in spec.equalities:  # mimic couplings: stiff, so the linkage does not sag under grip force
         eq.solref = [0.005, 1.0]
     # between the finger pads, at pad centre height: what the expert aims at an object's centre
-    spec.body(GRIPPER_BODY).add_site(name=GRASP_SITE, pos=[0.0, 0.0, 0.13], size=[0.005, 0, 0])
+    spec.body(GRIPPER_BODY).add_site(
+        name=GRASP_SITE, pos=[0.0, 0.0, 0.13], size=[0.005, 0, 0], rgba=[0, 0, 0, 0]
+    )  # invisible
 
 
 def _add_world(spec: mujoco.MjSpec, config: SceneConfig) -> None:
@@ -302,7 +305,7 @@ def _add_task_objects(spec: mujoco.MjSpec, config: SceneConfig) -> None:
     wall = 0.006
     white = _rgba(0.96, 0.96, 0.96)
     parts = [
-        ([bx / 2, by / 2, 0.004], [0, 0, 0.004]),
+        ([bx / 2, by / 2, BOX_FLOOR / 2], [0, 0, BOX_FLOOR / 2]),
         ([wall / 2, by / 2, bh / 2], [bx / 2 - wall / 2, 0, bh / 2]),
         ([wall / 2, by / 2, bh / 2], [-bx / 2 + wall / 2, 0, bh / 2]),
         ([bx / 2, wall / 2, bh / 2], [0, by / 2 - wall / 2, bh / 2]),
