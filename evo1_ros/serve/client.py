@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -40,13 +41,17 @@ class Evo1Client:
 
         self.url = url
         self.timeout = timeout
-        self._ws = connect(
-            url,
-            open_timeout=timeout,
-            max_size=max_message_bytes,
-            compression=compression,
-            ping_interval=None,
-            proxy=None,
+        # Entered as a context manager: the form every websockets >= 13 accepts without a warning.
+        self._stack = ExitStack()
+        self._ws = self._stack.enter_context(
+            connect(
+                url,
+                open_timeout=timeout,
+                max_size=max_message_bytes,
+                compression=compression,
+                ping_interval=None,
+                proxy=None,
+            )
         )
 
     def infer(
@@ -72,12 +77,20 @@ class Evo1Client:
 
     def send_raw(self, message: str | bytes) -> str:
         """Send one message exactly as given and return the reply text."""
+        self.send(message)
+        return self.receive()
+
+    def send(self, message: str | bytes) -> None:
+        """Send one message without waiting (pair with `receive`; replies come back in order)."""
         self._ws.send(message)
+
+    def receive(self) -> str:
+        """The next reply text (waits up to `timeout` seconds)."""
         reply = self._ws.recv(timeout=self.timeout)
         return reply if isinstance(reply, str) else reply.decode("utf-8")
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
     def __enter__(self) -> Evo1Client:
         return self

@@ -74,10 +74,15 @@ class InferenceRequest:
 # ---------------------------------------------------------------------------------------- parsing
 def parse_request(message: str | bytes, shape: RequestShape) -> InferenceRequest:
     """Decode and validate one request message; raises ProtocolError naming the offending field."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        try:
+            message = bytes(message).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(
+                "message", f"not UTF-8 text ({exc.reason}); send the request as JSON"
+            ) from exc
     try:
         data = json.loads(message)
-    except UnicodeDecodeError as exc:
-        raise ProtocolError("message", f"not UTF-8 text ({exc.reason}); send the request as JSON") from exc
     except json.JSONDecodeError as exc:
         raise ProtocolError("message", f"not valid JSON ({exc.msg} at char {exc.pos})") from exc
     except RecursionError as exc:
@@ -203,7 +208,7 @@ def _decode_b64_image(value: dict[str, Any], field: str) -> np.ndarray:
     expected = shape[0] * shape[1] * shape[2]
     if len(raw) != expected:
         raise ProtocolError(field, f'"b64" holds {len(raw)} bytes; shape {shape} needs {expected}')
-    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()  # writable, as torch wants
 
 
 def _optional_key(data: dict[str, Any], field: str) -> str | None:
