@@ -611,8 +611,10 @@ class ArmDriver:
             if not self.config.auto_enable:
                 self._intent = Intent.DISABLED
         try:
-            if intent == Intent.ENABLED:
-                self.enable() if first else self._restore(lambda: self._bring_up(recover=False))
+            if intent == Intent.ENABLED and first:
+                self.enable()
+            elif intent == Intent.ENABLED:
+                self._restore(lambda: self._bring_up(recover=False))
             elif intent == Intent.FREE_DRIVE:
                 self._restore(self._enter_free_drive)
             else:
@@ -646,6 +648,11 @@ class ArmDriver:
             now = time.monotonic()
             if not self.session.connected:
                 if self._state != DriverState.DISCONNECTED:
+                    with self._lock:  # a trajectory cut off by the drop ends where the command is
+                        if self._streamer is not None and self._streamer.busy(now):
+                            self._streamer.hold()
+                            self._rest_pending = True
+                    self._emit_rest_if_pending()
                     self._set_state(
                         DriverState.DISCONNECTED, "connection to the controller lost; reconnecting"
                     )
