@@ -64,6 +64,7 @@ class TrainConfig:
     bf16: bool = True
     gradient_checkpointing: bool = False
     seed: int = 42
+    threads: int = 0  # torch CPU threads per process (0 = torch's default)
     device: str = "auto"
     ckpt_interval: int = 5000
     keep_checkpoints: int = 3
@@ -93,7 +94,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 problems.append(f"{name} must be a positive integer (got {value!r})")
-        for name in ("warmup_steps", "num_workers", "keep_checkpoints", "val_episodes"):
+        for name in ("warmup_steps", "num_workers", "threads", "keep_checkpoints", "val_episodes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 problems.append(f"{name} must be an integer >= 0 (got {value!r})")

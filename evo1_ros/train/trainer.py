@@ -189,6 +189,8 @@ class Trainer:
     def _setup(self) -> None:
         cfg = self.cfg
         self.device = self._device()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         resume_from = ckio.latest_checkpoint(self.out) if cfg.resume else None
         if cfg.resume and resume_from is None:
             raise TrainConfigError(f"resume=true but {self.out / ckio.CHECKPOINTS_DIR} holds no checkpoint")
