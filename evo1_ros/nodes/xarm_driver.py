@@ -201,6 +201,8 @@ class XArmDriverNode(Node):
 
     def _publish_accepted(self, traj: Trajectory, start: float) -> None:
         """iface.md #1 (a): an accepted trajectory exactly as it runs; stamp = its ROS-time start."""
+        if not self.context.ok():
+            return  # shutting down (SIGINT): nobody can receive it any more
         msg = JointTrajectory()
         exact = self._stamps.get(start)
         if exact is not None:
@@ -221,6 +223,8 @@ class XArmDriverNode(Node):
 
     def _publish_rest(self, position: np.ndarray) -> None:
         """iface.md #1 (b): the stream stopped early; one point where the command came to rest."""
+        if not self.context.ok():
+            return  # shutting down (SIGINT): the context is gone, publishing would raise
         msg = JointTrajectory()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.joint_names = list(self.driver.joint_names)
