@@ -32,7 +32,8 @@ def points(msg: JointTrajectory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_trajectory_task_switch_start_stop(ros, checkpoint, make_policy_node):
-    node = make_policy_node(checkpoint, task="pick up the red can")
+    # Generous ages: a loaded machine may delay this process's publishers (staleness: test_policy_faults).
+    node = make_policy_node(checkpoint, task="pick up the red can", max_state_age=1.0, max_obs_age=1.0)
     client = ros.node("policy_test_client")
     sensors = SensorPublisher(client)
     trajs = Collector(client, JointTrajectory, "/xarm/joint_trajectory")
