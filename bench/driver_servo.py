@@ -210,7 +210,9 @@ def main() -> int:
         print(" | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
     print(f"machine load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": f"{os.cpu_count()} cores", "results": results}, indent=2))
+    load = os.getloadavg()[0]
+    summary = {"machine": f"{os.cpu_count()} cores", "load_average_1min": load, "results": results}
+    args.out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {args.out}")
     return 0
 

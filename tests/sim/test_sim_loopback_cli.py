@@ -91,11 +91,14 @@ def test_yaml_config_loads_and_cli_overrides() -> None:
             "9",
             "--drop-after",
             "3",
+            "--tool-bus-delay",
+            "0.015",
         ]
     )
     cfg = config_from_args(args)
     assert cfg.host == "127.0.0.9" and cfg.faults.reply_delay_s == 0.25 and cfg.faults.c24_speed_limit == 2.0
     assert cfg.gripper.tool_baud_index == 9 and cfg.faults.drop_connections_after_s == 3.0
+    assert cfg.faults.tool_bus_delay_s == 0.015
 
 
 def test_config_rejects_typos_and_bad_values() -> None:
