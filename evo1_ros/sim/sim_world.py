@@ -148,7 +148,7 @@ class SimWorld:
         """Evaluate the success test now (the first success is latched with its time)."""
         with self._lock:
             state = self.plant.scene_state()
-            success = self._task.success(state)
+            success = bool(self._task.success(state))
             elapsed = state.time - self._reset_time
             if success and self._success_time is None:
                 self._success_time = elapsed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,7 @@ def test_reset_is_seeded_and_success_is_latched():
     world = SimWorld(SimSettings(task="pick_place_can", seed=5))
     start = world.status()
     assert (start.task, start.seed, start.success, start.success_time) == ("pick_place_can", 5, False, None)
+    json.dumps(start.as_dict())  # what ~/task_state publishes: plain JSON types only
     assert world.reset() == ("pick_place_can", 6)
     assert world.reset("hand_delivery", 5) == ("hand_delivery", 5)
     assert world.reset("pick_place_can", 5) == ("pick_place_can", 5)
