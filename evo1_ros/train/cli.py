@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EPILOG,
     )
     add_arguments(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, extra_dest="items")  # key=value after flags: main.py appends them here
 
 
 def config_from_args(args: argparse.Namespace):
@@ -91,4 +91,4 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evo1_ros.train", epilog=_EPILOG)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return run(parser.parse_intermixed_args(argv))

@@ -224,9 +224,7 @@ class Trainer:
             place_model(self.model, self.device, "float32")
         set_stage(self.model, cfg.stage)
         if cfg.gradient_checkpointing and cfg.stage == "stage2":
-            self.model.embedder.model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            self._enable_checkpointing()
         self.step_module: nn.Module = _Step(self.model, cfg.stage)
         if self.world > 1:
             self.step_module = nn.parallel.DistributedDataParallel(
@@ -247,6 +245,24 @@ class Trainer:
         if resume_from is not None:
             self._load_resume(resume_from)
         self.order = SampleOrder(self.plan.num_train, cfg.seed)
+
+    def _enable_checkpointing(self) -> None:
+        """Activation checkpointing of the ViT, and of the LLM unless flash semantics are emulated.
+
+        Under `attention_semantics: flash` the LLM runs inside MaskedQueryRows' forward-time hooks, which a
+        backward-time recomputation would not see, so only the vision tower is checkpointed then.
+        """
+        vl = self.model.embedder.model
+        parts = [vl.vision_tower]
+        if self.model.config.attention_semantics != "flash":
+            parts.append(vl.language_model)
+        for part in parts:
+            if hasattr(part, "activation_checkpointing_enable"):  # transformers >= 5.x name
+                part.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                part.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if len(parts) == 1:
+            self.log("gradient_checkpointing: vision tower only (the LLM runs under flash-semantics hooks)")
 
     def _init_distributed(self) -> None:
         if self.world > 1 and not dist.is_initialized():
