@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "launch": "evo1_ros.cli.launch_cmd",
     "dataset": "recording.cli",
     "sim": "evo1_ros.cli.sim_cmd",
+    "eval": "evo1_ros.cli.eval_cmd",
     "serve": "evo1_ros.serve.cli",
     "train": "evo1_ros.train.cli",
 }

@@ -33,7 +33,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from evo1_msgs.msg import RecorderStatus
+from evo1_msgs.msg import PolicyStatus, RecorderStatus
 from evo1_msgs.srv import SetTask, StartEpisode
 from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT
 from evo1_ros.ros.qos import COMMAND
@@ -125,6 +125,9 @@ class StackSettings:
     video_codec: str = "libx264"
     episode_time_limit: float = 90.0
     log_dir: str = ""  # "" = a temporary folder
+    policy_checkpoint: str = ""  # "" = no evo1_policy node
+    policy_task: str = ""  # instruction the policy starts with
+    policy_device: str = "auto"
 
 
 class SimStack:
@@ -169,6 +172,28 @@ class SimStack:
             for key, value in params.items():
                 argv += ["-p", f"{key}:={json.dumps(value) if isinstance(value, str) else value}"]
             self.processes["recorder"] = ManagedProcess(argv, self.log_dir / "recorder.log")
+        if s.policy_checkpoint:
+            from evo1_ros.paths import share_file
+
+            params = {
+                "checkpoint": str(Path(s.policy_checkpoint).expanduser().resolve()),
+                "task": s.policy_task,
+                "device": s.policy_device,
+                "autostart": False,
+            }
+            argv = [
+                sys.executable,
+                "-m",
+                "evo1_ros.nodes.evo1_policy",
+                "--ros-args",
+                "-r",
+                "__node:=evo1_policy",
+            ]
+            argv += ["--params-file", str(share_file("config", "evo1_policy.yaml"))]
+            for key, value in params.items():
+                text = json.dumps(value) if isinstance(value, str) else str(value).lower()
+                argv += ["-p", f"{key}:={text}"]
+            self.processes["policy"] = ManagedProcess(argv, self.log_dir / "evo1_policy.log")
         return self
 
     def check_alive(self) -> None:
@@ -181,7 +206,7 @@ class SimStack:
 
     def stop(self) -> None:
         """Stop the recorder first (it finishes its files), then the simulation."""
-        for name in ("recorder", "sim"):
+        for name in ("policy", "recorder", "sim"):
             if name in self.processes:
                 self.processes[name].stop()
 
@@ -189,7 +214,7 @@ class SimStack:
 class EpisodeClient(Node):
     """ROS client that runs seeded episodes of the scripted expert against the sim graph."""
 
-    def __init__(self, sim_ns: str = "/sim", recorder_ns: str = "/recorder") -> None:
+    def __init__(self, sim_ns: str = "/sim", recorder_ns: str = "/recorder", policy_ns: str = "") -> None:
         super().__init__("evo1_sim_episodes")
         self._lock = threading.Lock()
         self._joints: JointState | None = None
@@ -204,6 +229,13 @@ class EpisodeClient(Node):
         self._start = self.create_client(StartEpisode, f"{recorder_ns}/start_episode")
         self._save = self.create_client(Trigger, f"{recorder_ns}/save_episode")
         self._discard = self.create_client(Trigger, f"{recorder_ns}/discard_episode")
+        self._policy_status: list[PolicyStatus] = []
+        self._policy = bool(policy_ns)
+        if policy_ns:
+            self.create_subscription(PolicyStatus, f"{policy_ns}/status", self._on_policy, 10)
+            self._policy_start = self.create_client(Trigger, f"{policy_ns}/start")
+            self._policy_stop = self.create_client(Trigger, f"{policy_ns}/stop")
+            self._policy_task = self.create_client(SetTask, f"{policy_ns}/set_task")
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self)
         self._spin = threading.Thread(target=self._executor.spin, name="episode-client", daemon=True)
@@ -223,6 +255,10 @@ class EpisodeClient(Node):
         with self._lock:
             self._status = json.loads(msg.data)
             self._status_count += 1
+
+    def _on_policy(self, msg: PolicyStatus) -> None:
+        with self._lock:
+            self._policy_status.append(msg)
 
     def _on_recorder(self, msg: RecorderStatus) -> None:
         with self._lock:
@@ -392,6 +428,35 @@ class EpisodeClient(Node):
         _wait(lambda: self.status().get("success_time") is not None, 3.0)
         return self.status().get("success_time") is not None, list(expert.log), error
 
+    def run_policy(self, prompt: str, time_limit: float) -> tuple[bool, str, list[float]]:
+        """Let the evo1_policy node act until success or `time_limit` s; (success, error, latencies s)."""
+        if not self._policy:
+            raise EpisodeError("this client was made without a policy namespace")
+        reply = self._call(self._policy_task, SetTask.Request(task=prompt))
+        if not reply.success:
+            raise EpisodeError(f"policy refused the task: {reply.message}")
+        with self._lock:
+            self._policy_status.clear()
+        reply = self._call(self._policy_start, Trigger.Request())
+        if not reply.success:
+            raise EpisodeError(f"policy refused to start: {reply.message}")
+        error = ""
+        if not _wait(lambda: self.status().get("success_time") is not None, time_limit, interval=0.1):
+            error = f"time limit of {time_limit:.0f} s reached"
+        self._call(self._policy_stop, Trigger.Request())
+        with self._lock:
+            statuses = list(self._policy_status)
+        latencies: list[float] = []
+        last_chunks = -1
+        for st in statuses:  # one latency per new chunk
+            if st.chunks_computed != last_chunks and st.last_inference_latency > 0:
+                latencies.append(float(st.last_inference_latency))
+                last_chunks = st.chunks_computed
+        faults = {st.fault for st in statuses if st.state == PolicyStatus.FAULT and st.fault}
+        if faults and not error:
+            error = "; ".join(sorted(faults))
+        return self.status().get("success_time") is not None, error, latencies
+
 
 def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
@@ -404,10 +469,10 @@ def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.0
 
 
 @contextlib.contextmanager
-def ros_client() -> Any:
-    """rclpy initialised for the duration, with an `EpisodeClient`."""
+def ros_client(policy: bool = False) -> Any:
+    """rclpy initialised for the duration, with an `EpisodeClient` (talking to /evo1_policy if `policy`)."""
     rclpy.init(args=[])
-    client = EpisodeClient()
+    client = EpisodeClient(policy_ns="/evo1_policy" if policy else "")
     try:
         yield client
     finally:
