@@ -431,7 +431,8 @@ class Evo1PolicyNode(Node):
     def _start(self) -> tuple[bool, str]:
         with self._lock:
             if self._driver_state and self._driver_state != "READY":
-                return False, f"driver is {self._driver_state}; enable it (/xarm/enable) first"
+                fix = "/xarm/resume" if self._driver_state == "STOPPED" else "/xarm/clear_error, /xarm/enable"
+                return False, f"driver is {self._driver_state}; bring it back first ({fix})"
             if self._started:
                 return True, "already running"
             if not self.task:
@@ -479,15 +480,16 @@ class Evo1PolicyNode(Node):
             self._latest_set = (images, msgs[-1])
 
     def _on_driver_status(self, msg: DiagnosticStatus) -> None:
+        """The driver's FAULT (or, while running, any state that does not execute commands) stops us."""
         values = {kv.key: kv.value for kv in msg.values}
         state = values.get("state", "")
+        if state == "READY" and values.get("stop_latched") == "true":
+            state = "STOPPED"  # the driver's own stop refuses trajectories until /xarm/resume
         with self._lock:
             self._driver_state = state
             running = self._started
         if state == "FAULT" or (running and state and state != "READY"):
-            detail = msg.message or state
-            if running or state == "FAULT":
-                self._fault(f"driver {state}: {detail}")
+            self._fault(f"driver {state}: {msg.message or state}")
 
     def _set_task(self, text: str) -> tuple[bool, str]:
         text = text.strip()
