@@ -12,6 +12,13 @@ per cycle with the current time and the cycle length. Every command it returns
 
 whatever trajectories arrive and whenever they replace each other. When commands end it holds the
 last commanded position; it never invents a pose (no zero-pose fallback).
+
+When a cap binds, the whole trajectory is slowed down in time together (a trajectory clock ``tau``
+advancing at a rate ``r <= 1`` of the real clock), instead of capping each joint on its own: the
+joints stay on the demanded path and finish together. The rate ramps up and down within the
+acceleration caps and brakes on the path so that the last point is reached at rest, without the
+v**2/2a overshoot a linear trajectory's abrupt end would otherwise cause. The per-joint filter
+(:func:`limit_step`) still runs on every command as the hard guarantee of the caps above.
 """
 
 from __future__ import annotations
@@ -32,6 +39,11 @@ class _Active:
     anchor_q: np.ndarray  # full command vector when it took over
     anchor_v: np.ndarray
     offset: float  # time from start at which it took over
+    tau: float  # trajectory clock: time from start the target has reached (lags real time when slowed)
+    rate: float  # d tau / dt of the last cycle, in [0, 1]
+    t_last: float  # real time of the last trajectory-clock update
+    target: list[float]  # full target vector at tau
+    end_alpha: float  # rate acceleration the caps allow on the last stretch (1/s), for braking
 
 
 def braking_speed(distance: float, max_acceleration: float, dt: float) -> float:
@@ -103,8 +115,6 @@ class ServoStreamer:
         self._active: _Active | None = None
         self._stopping = False
         self._hold = np.zeros(limits.size)
-        # (active trajectory, time, target) of the last cycle: saves sampling it twice per cycle
-        self._last_target: tuple[_Active, float, list[float]] | None = None
         self.reset(initial_positions)
 
     # -- state ---------------------------------------------------------------------------------
@@ -133,15 +143,24 @@ class ServoStreamer:
         """True while the last step moved any joint."""
         return bool((self._v != 0.0).any())
 
+    @property
+    def time_scale(self) -> float:
+        """Rate of the running trajectory's clock (1: on time; < 1: slowed to respect a cap)."""
+        act = self._active
+        return 1.0 if act is None else act.rate
+
     def busy(self, now: float) -> bool:
         """True while a trajectory waits to start or has points ahead, or the command still moves."""
         if self._pending or self._stopping or self.is_moving:
             return True
         act = self._active
-        return act is not None and now < act.start + act.traj.duration
+        return act is not None and (now < act.start + act.offset or act.tau < act.traj.duration)
 
     def goal_end_time(self) -> float | None:
-        """Absolute time of the last point of the last queued trajectory (None when only holding)."""
+        """Absolute time of the last point of the last queued trajectory (None when only holding).
+
+        This is the demanded end; a trajectory slowed down by the caps ends later (see ``busy``).
+        """
         if self._pending:
             start, traj = self._pending[-1]
             return start + traj.duration
@@ -166,7 +185,6 @@ class ServoStreamer:
         self._active = None
         self._stopping = False
         self._hold = q.copy()
-        self._last_target = None
 
     def hold(self) -> None:
         """Stop: drop all trajectories, brake at the acceleration cap, then hold where it came to rest."""
@@ -210,17 +228,15 @@ class ServoStreamer:
         self._activate(now, dt)
         lower, upper, vmax, amax = self._lims
         q_old, v_old = self._q.tolist(), self._v.tolist()
+        act = self._active
         if self._stopping:
-            self._last_target = None
             v_des = [0.0] * len(q_old)
         else:
-            cached = self._last_target
-            if cached is not None and cached[0] is self._active and abs(cached[1] - (now - dt)) <= 1e-12:
-                t_prev = cached[2]  # same trajectory, sampled at the previous cycle
+            if act is None:
+                t_prev = t_now = self._hold.tolist()
             else:
-                t_prev = self._target(now - dt).tolist()
-            t_now = self._target(now).tolist()
-            self._last_target = None if self._active is None else (self._active, now, t_now)
+                t_prev = act.target
+                t_now = self._advance(act, now, dt)
             v_des = []
             for i, qi in enumerate(q_old):
                 # Clamp targets into the limits, then move with the target's own motion plus the
@@ -254,13 +270,81 @@ class ServoStreamer:
         t_prev = now - dt
         t_take = max(start, t_prev)
         anchor = self._q + self._v * (t_take - t_prev)
-        self._active = _Active(traj, start, anchor, self._v.copy(), t_take - start)
+        # Its clock starts at the rate the previous one ran at when the arm is moving (no sudden
+        # slow-down of a stream of replacements), from 0 when it is at rest (ramped up within the caps).
+        prev = self._active
+        rate = (prev.rate if prev is not None else 1.0) if self.is_moving else 0.0
+        offset = t_take - start
+        act = _Active(traj, start, anchor, self._v.copy(), offset, offset, rate, t_take, [], math.inf)
+        act.target = self._sample(act, offset)
+        dur = traj.duration
+        if dur > 0.0:
+            act.end_alpha = self._alpha(self._slope(act, dur, dt))
+        self._active = act
 
-    def _target(self, t: float) -> np.ndarray:
-        act = self._active
-        if act is None:
-            return self._hold
+    def _sample(self, act: _Active, tau: float) -> list[float]:
+        """Full target vector at trajectory time ``tau`` (JTC semantics, joints not in it held)."""
         target = act.anchor_q.copy()
         idx = act.traj.indices
-        target[idx] = act.traj.sample(t - act.start, act.anchor_q[idx], act.anchor_v[idx], act.offset)
-        return target
+        target[idx] = act.traj.sample(tau, act.anchor_q[idx], act.anchor_v[idx], act.offset)
+        return target.tolist()
+
+    def _slope(self, act: _Active, tau: float, h: float) -> list[float]:
+        """d target / d tau over the window of length ``h`` ending at ``tau`` (kept inside the trajectory)."""
+        end = min(tau, act.traj.duration)
+        a = self._sample(act, end - h)
+        b = self._sample(act, end)
+        return [(bi - ai) / h for ai, bi in zip(a, b)]
+
+    def _alpha(self, slope: list[float]) -> float:
+        """Largest d rate / dt (1/s) that keeps every joint within its acceleration cap on ``slope``."""
+        amax = self._lims[3]
+        return min((amax[i] / abs(s) for i, s in enumerate(slope) if abs(s) > 1e-12), default=math.inf)
+
+    def _advance(self, act: _Active, now: float, dt: float) -> list[float]:
+        """Move the trajectory clock on by at most ``dt`` at the largest rate the caps allow.
+
+        The rate is the same for every joint (time scaling): at most 1, at most the velocity caps
+        over the path's slope here, ramped by at most ``alpha * dt`` per cycle, and low enough to come
+        to rest at the last point (braking on the path with :func:`braking_speed`, which stays valid
+        when the next cycles are longer or shorter). Advancing by the capped ``dt`` (not the real elapsed time) also makes
+        a late cycle slow the trajectory down instead of skipping part of it.
+        """
+        elapsed = now - act.t_last
+        adv = dt if elapsed > dt else (elapsed if elapsed > 0.0 else 0.0)
+        act.t_last = now
+        if adv <= 0.0:
+            return act.target
+        dur = act.traj.duration
+        if act.tau >= dur:
+            act.rate = 0.0
+            act.tau += adv  # past the last point: the target holds it
+            return act.target
+        ahead_tau = act.tau + dt
+        if ahead_tau <= dur:  # the common case: one sample, reused below when running on time
+            ahead = self._sample(act, ahead_tau)
+            slope = [(b - a) / dt for a, b in zip(act.target, ahead)]
+        else:
+            ahead = None
+            slope = self._slope(act, ahead_tau, dt)
+        vmax = self._lims[2]
+        rate = min(1.0, min((vmax[i] / abs(s) for i, s in enumerate(slope) if abs(s) > 1e-12), default=1.0))
+        alpha = self._alpha(slope)
+        if math.isfinite(alpha):
+            rate = min(rate, act.rate + alpha * dt)
+        brake = min(alpha, act.end_alpha)
+        remaining = dur - act.tau
+        if math.isfinite(brake):
+            if remaining <= 0.5 * brake * dt * dt:
+                # close enough to land on the last point this cycle: the speed that takes is within
+                # half a cycle's braking of rest, so even a next cycle half as long stops it there
+                rate = min(rate, remaining / dt)
+            else:
+                # the continuous braking bound holds whatever the lengths of the next cycles (jitter)
+                rate = min(rate, braking_speed(remaining, brake, dt))
+        rate = max(rate, 0.0)
+        act.rate = rate
+        tau = act.tau + rate * adv
+        act.tau = dur if tau > dur - 1e-12 and remaining <= rate * adv + 1e-12 else tau
+        act.target = ahead if ahead is not None and act.tau == ahead_tau else self._sample(act, act.tau)
+        return act.target

@@ -235,3 +235,51 @@ def test_braking_and_closing_helpers() -> None:
     assert v == pytest.approx(a * dt) and q == pytest.approx(a * dt * dt)
     q, v = limit_step(0.0, 0.0, math.inf, -1.0, 1.0, 1.0, 2.0, dt)
     assert (q, v) == (0.0, 0.0)
+
+
+def test_linear_trajectory_ends_at_its_last_point_at_rest_without_overshoot() -> None:
+    """A linear trajectory's abrupt end used to overshoot by v^2/2a (0.030 rad for `home`)."""
+    lim = JointLimits.create(["a"], [-3.0], [3.0], [1.0], [4.0])
+    s = ServoStreamer(lim, [0.0])
+    s.set_trajectory(validate(["a"], [2.0], [[1.0]], lim), 0.0, 0.0)  # 0.5 rad/s, half the cap
+    _, q = _run(s, 0.0, 400)
+    _check_caps(np.vstack([[0.0], q]), lim)
+    assert np.max(q) <= 1.0 + 1e-12, np.max(q) - 1.0  # before: 1.031
+    assert q[-1, 0] == pytest.approx(1.0, abs=1e-12) and not s.is_moving
+    assert np.all(np.diff(q[:, 0]) >= -1e-12)  # never comes back: it did not pass the end
+    v = np.diff(q[:, 0]) / DT
+    assert np.max(v) == pytest.approx(0.5, rel=1e-6)  # on time while the caps allow it
+    assert np.argmax(q[:, 0] >= 1.0 - 1e-12) * DT < 2.0 + 0.5 / 4.0 + 0.05  # late by <= the ramps
+
+
+def test_capped_trajectory_is_slowed_down_as_a_whole_and_keeps_its_path() -> None:
+    """j1 asked for 2 rad/s (cap 1), j2 for 0.4 rad/s: both slow down together, ratio kept at 0.2."""
+    lim = JointLimits.create(["a", "b"], [-3.0, -3.0], [3.0, 3.0], [1.0, 1.0], [4.0, 4.0])
+    s = ServoStreamer(lim, [0.0, 0.0])
+    s.set_trajectory(validate(["a", "b"], [1.0], [[2.0, 0.4]], lim), 0.0, 0.0)
+    times, q = _run(s, 0.0, 400)
+    _check_caps(np.vstack([[0.0, 0.0], q]), lim)
+    moving = q[:, 0] > 1e-3
+    ratio = q[moving, 1] / q[moving, 0]
+    assert np.max(np.abs(ratio - 0.2)) < 1e-6, (ratio.min(), ratio.max())  # before: up to 0.76
+    done = [times[np.argmax(np.abs(q[:, j] - goal) < 1e-9)] for j, goal in enumerate([2.0, 0.4])]
+    assert abs(done[0] - done[1]) < 1e-9, done  # before: j2 at 0.44 s, j1 at 1.24 s
+    assert s.time_scale == 0.0 and not s.busy(times[-1])
+
+
+def test_late_cycle_slows_the_trajectory_instead_of_skipping_it() -> None:
+    """A cycle whose caps apply over a shorter dt than the real gap: no jump, the path stays intact."""
+    lim = JointLimits.create(["a", "b"], [-3.0, -3.0], [3.0, 3.0], [1.0, 1.0], [4.0, 4.0])
+    s = ServoStreamer(lim, [0.0, 0.0])
+    s.set_trajectory(validate(["a", "b"], [2.0], [[1.0, 0.5]], lim), 0.0, 0.0)
+    out = [s.step(DT * k, DT) for k in range(1, 51)]
+    out.append(s.step(0.5 + 0.6, 2 * DT))  # the thread stalled 0.6 s; caps over two periods
+    t = 1.1
+    for _ in range(400):
+        t += DT
+        out.append(s.step(t, DT))
+    q = np.array(out)
+    assert np.max(np.abs(np.diff(q, axis=0))) <= 2 * DT * 1.0 + 1e-12
+    moving = q[:, 0] > 1e-3
+    np.testing.assert_allclose(q[moving, 1] / q[moving, 0], 0.5, atol=1e-6)
+    assert np.allclose(q[-1], [1.0, 0.5], atol=1e-12)
