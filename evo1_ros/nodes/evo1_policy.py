@@ -435,6 +435,8 @@ class Evo1PolicyNode(Node):
                 return False, f"driver is {self._driver_state}; bring it back first ({fix})"
             if self._started:
                 return True, "already running"
+            if JOINT_STATE_STREAM in self._bad_stream:
+                return False, f"cannot start: {self._bad_stream[JOINT_STATE_STREAM]}"
             if not self.task:
                 return False, "no task set: give one with the task parameter, ~/task or ~/set_task"
             self._started = True
@@ -700,6 +702,8 @@ class Evo1PolicyNode(Node):
                 "last_fault": self.last_fault,
                 "control_rate_hz": f"{self.control_rate:g}",
                 "driver_state": self._driver_state or "unknown",
+                "steps_dropped_for_latency": str(self.scheduler.counters.steps_dropped_elapsed),
+                "steps_blended": str(self.scheduler.counters.steps_blended),
             }
         self.status_pub.publish(st)
         level = {

@@ -191,3 +191,12 @@ def test_bad_checkpoint_exits_2_with_one_line(spawn, checkpoint, tmp_path, probl
     errors = [line for line in out.splitlines() if "cannot start" in line]
     assert len(errors) == 1 and expected in errors[0], out
     assert "Traceback" not in out
+
+
+def test_missing_joint_is_an_error_not_zeros(rig):
+    r = rig(sensors={"joints": ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6")})
+    # Each joint state is counted as dropped, naming the joint; start is refused with that reason.
+    assert wait_for(lambda: r.status.last() is not None and r.status.last().observations_dropped > 0, 30)
+    resp = call(r.client, Trigger, "/evo1_policy/start")
+    assert not resp.success and "['drive_joint'] are not in the joint state" in resp.message, resp.message
+    assert r.state() == PolicyStatus.IDLE and len(r.trajs) == 0
