@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from rclpy.parameter import Parameter
 from recorder_rig import (
     COLORS,
     HEIGHT,
@@ -101,3 +102,66 @@ def test_camera_stamped_in_the_future_is_stale_and_reported(ros, make_recorder):
     assert st.frames_recorded == 0
     assert ages["/cameras/cam1/image_raw"] < -50  # reported as stamped ~60 s in the future
     assert 0 <= ages["/cameras/cam0/image_raw"] < 5
+
+
+def test_with_the_real_driver_only_accepted_commands_are_recorded(ros, make_recorder, tmp_path):
+    """The xarm_driver node (loopback controller, real SDK) publishes accepted_trajectory; a command
+    it rejects (outside the joint limits) is published on joint_trajectory but never recorded."""
+    from evo1_ros.driver.arm_driver import DriverState
+    from evo1_ros.nodes.xarm_driver import XArmDriverNode
+    from evo1_ros.sim.loopback_controller import LoopbackController
+    from evo1_ros.sim.loopback_host import free_loopback_host
+
+    controller = LoopbackController(host=free_loopback_host()).start()
+    try:
+        driver = ros.add(
+            XArmDriverNode(
+                context=ros.context,
+                namespace="/xarm",
+                parameter_overrides=[
+                    Parameter("robot_ip", value=controller.host),
+                    Parameter("status_rate", value=10.0),
+                ],
+            )
+        )
+        assert wait_until(lambda: driver.driver.state == DriverState.READY, 15), driver.driver.status()
+        client = ros.node("test_client")
+        cam = client.create_publisher(Image, "/cameras/cam0/image_raw", SENSOR)
+        img = np.broadcast_to(np.array(COLORS["cam0"], np.uint8), (HEIGHT, WIDTH, 3)).copy()
+        client.create_timer(1 / 30, lambda: cam.publish(numpy_to_image(img, "rgb8", None, "cam0")))
+        cmd = client.create_publisher(JointTrajectory, "/xarm/joint_trajectory", COMMAND)
+        accepted = Collector(client, JointTrajectory, "/xarm/accepted_trajectory", COMMAND)
+        make_recorder(cameras=["cam0"], camera_max_age=2.0, state_max_age=2.0)
+        status = Collector(client, RecorderStatus, "/recorder/status")
+        assert wait_until(lambda: cmd.get_subscription_count() > 0, 10)
+
+        def send(positions, seconds):
+            msg = JointTrajectory(joint_names=list(JOINTS))
+            ns = int(seconds * 1e9)
+            msg.points = [JointTrajectoryPoint(positions=[float(v) for v in positions])]
+            msg.points[0].time_from_start.sec, msg.points[0].time_from_start.nanosec = divmod(ns, 10**9)
+            cmd.publish(msg)
+
+        goal = [0.3, -0.2, -0.4, 0.2, 0.3, -0.1, 0.4]
+        send(goal, 0.8)
+        assert accepted.wait(1, 10)
+        assert call(client, StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="t")).success
+        assert wait_until(lambda: status.last() is not None and status.last().frames_recorded >= 10, 20)
+        rejected = [0.3, 2.5, -0.4, 0.2, 0.3, -0.1, 0.4]  # joint2 beyond its 2.02 rad limit
+        n_acc, n_rej = len(accepted), driver.driver.status().trajectories_rejected
+        send(rejected, 0.5)
+        assert wait_until(lambda: driver.driver.status().trajectories_rejected > n_rej, 10)
+        frames = status.last().frames_recorded
+        assert wait_until(lambda: status.last().frames_recorded >= frames + 20, 20)
+        saved = call(client, Trigger, "/recorder/save_episode")
+        assert saved.success, saved.message
+        assert len(accepted) == n_acc  # the driver did not accept it...
+        action = LeRobotReader(tmp_path / "ds").episode_columns(0)["action"]
+        assert np.max(action[:, 1]) < 0.1  # ...so it is nowhere in the recorded actions
+        np.testing.assert_allclose(action[-1], goal, atol=1e-6)  # the arm's last accepted goal, held
+    finally:
+        for node in list(ros._nodes):
+            if isinstance(node, RecorderNode):
+                continue
+            ros.remove(node)
+        controller.stop()
