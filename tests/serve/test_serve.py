@@ -301,3 +301,36 @@ def test_oversized_requests(reference_loaded: LoadedServer) -> None:
             assert info.value.rcvd is not None and info.value.rcvd.code == 1009
         with Evo1Client(server.url) as c:
             _close(c.request(good), expected)
+
+
+def test_norm_stats_selection_errors_name_the_key(multi_arm_loaded: LoadedServer) -> None:
+    """Several arms and no default: a request must name arm_key (and dataset_key where an arm has several)."""
+    service = PolicyService(multi_arm_loaded.policy, multi_arm_loaded.norm_stats_data, seed=SEED)
+    view = images(13, [(448, 448)])[0]
+    state = np.linspace(-1.0, 1.0, 14).tolist()
+    amask = [1] * 14 + [0] * 10
+
+    def request(**keys: str) -> dict[str, Any]:
+        return build_request([view, None, None], [1, 0, 0], state, TASK, amask, image_encoding="b64", **keys)
+
+    with ServerThread(service) as server, Evo1Client(server.url) as c:
+        no_arm = c.request(request())
+        no_dataset = c.request(request(arm_key="aloha_joint"))
+        bad_dataset = c.request(request(arm_key="aloha_joint", dataset_key="robotwin_unknown"))
+        good = c.request(request(arm_key="aloha_joint", dataset_key="robotwin_adjust_bottle"))
+    assert no_arm["field"] == "arm_key" and "several arms" in no_arm["error"], no_arm
+    assert no_dataset["field"] == "dataset_key" and "robotwin_beat_block_hammer" in no_dataset["error"], (
+        no_dataset
+    )
+    assert bad_dataset["field"] == "dataset_key" and "robotwin_unknown" in bad_dataset["error"], bad_dataset
+    expected = expected_actions(
+        multi_arm_loaded,
+        [view, None, None],
+        [1, 0, 0],
+        state,
+        TASK,
+        amask,
+        arm_key="aloha_joint",
+        dataset_key="robotwin_adjust_bottle",
+    )
+    _close(good, expected)
