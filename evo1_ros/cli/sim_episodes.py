@@ -318,6 +318,9 @@ class EpisodeClient(Node):
             alive()
             with self._lock:
                 ready = self._joints is not None and self._status is not None
+            if self._policy:
+                with self._lock:
+                    ready = ready and bool(self._policy_status)
             if ready and self._reset.service_is_ready() and self._traj.get_subscription_count() > 0:
                 return
             time.sleep(0.1)
@@ -453,8 +456,8 @@ class EpisodeClient(Node):
                 latencies.append(float(st.last_inference_latency))
                 last_chunks = st.chunks_computed
         faults = {st.fault for st in statuses if st.state == PolicyStatus.FAULT and st.fault}
-        if faults and not error:
-            error = "; ".join(sorted(faults))
+        if faults:
+            error = "; ".join([*sorted(faults), *([error] if error else [])])
         return self.status().get("success_time") is not None, error, latencies
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import av
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _eval(ros_env, *args: str, timeout: float = 280) -> subprocess.CompletedProcess:
@@ -44,3 +49,24 @@ def test_eval_expert_three_episodes(tmp_path, ros_env):
 def test_eval_rejects_a_missing_checkpoint(tmp_path, ros_env):
     result = _eval(ros_env, "--policy", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), timeout=60)
     assert result.returncode == 2 and "checkpoint folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_eval_a_checkpoint_runs_the_policy_node(tmp_path, ros_env):
+    """A (tiny, untrained) checkpoint is run by the real evo1_policy node; its outcome and latencies
+    are reported, whatever the model does (here its safety filter is expected to stop it)."""
+    spec = importlib.util.spec_from_file_location(
+        "policy_helpers", REPO / "tests" / "policy" / "policy_helpers.py"
+    )
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    checkpoint = helpers.make_checkpoint(tmp_path / "ckpt")
+    out = tmp_path / "eval"
+    result = _eval(
+        ros_env, "--policy", str(checkpoint), "--episodes", "1", "--time-limit", "30",
+        "--image-size", "48", "--out", str(out), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 1 and summary["per_episode"][0]["error"]
+    assert summary["inference_latency"]["n"] >= 1
