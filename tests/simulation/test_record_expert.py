@@ -3,6 +3,7 @@ loopback controller and written by the real recorder, is a valid LeRobot v2.1 da
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from recording.validator import validate_dataset
 def _record(tmp_path, ros_env, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "evo1_ros.cli.main", "sim", "record-expert", *extra],
-        env={**__import__("os").environ, **ros_env},
+        env={**os.environ, **ros_env},
         capture_output=True,
         text=True,
         timeout=280,
