@@ -179,6 +179,8 @@ def from_dict(data: dict[str, Any]) -> TrainConfig:
         elif key == "model":
             value = dict(value or {})
             value.setdefault("preset", "full")
+        elif key == "validate_datasets" and isinstance(value, bool):
+            value = "fast" if value else "off"  # YAML 1.1 reads a bare `off` as false
         else:
             value = _coerce(key, value, getattr(defaults, key))
         kwargs[key] = value
