@@ -10,6 +10,12 @@ Three threads share one `ServoStreamer` (the capped, JTC-semantics command gener
   calls of one connection, so the gripper has its own SDK connection (`gripper_connection`) and never
   delays a servo command.
 
+Streamer (`streamer`): "thread" runs the streaming loop as a thread of this process (it shares the
+GIL with ROS callbacks); "process" hands it to `servo_process.ProcessStreamer`, a child process with
+its own SDK command connection, deadline timing, optional SCHED_FIFO / mlockall / CPU affinity
+(servo mode only; mode 6 always uses the thread). A monitor thread here turns its reports into
+listener calls, counters, rest reports and fault handling, so every guarantee below holds for both.
+
 States: DISCONNECTED → DISABLED → READY (streaming) ⇄ FREE_DRIVE; any controller error → FAULT, where
 nothing is sent until `clear_error()`. After a reconnect or a recovery the streamer restarts from the
 *measured* pose, so the arm never jumps; there is no zero-pose fallback anywhere. An arm found
@@ -41,6 +47,9 @@ from evo1_ros.control.gripper_command import GripperCommandFilter
 from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.servo_stream import ServoStreamer
 from evo1_ros.control.trajectory import DEFAULT_POSITION_TOLERANCE, Trajectory, validate
+from evo1_ros.driver import servo_process
+from evo1_ros.driver.realtime import RealtimeConfig
+from evo1_ros.driver.servo_process import ProcessStreamer, StreamerProcessError
 from evo1_ros.driver.xarm_session import (
     MODE_FREE_DRIVE,
     MODE_ONLINE_JOINT,
@@ -114,8 +123,12 @@ class DriverConfig:
     brake_timeout: float = 1.0  # s to wait for the command to brake to rest before leaving the stream
     home_position: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     home_speed_fraction: float = 0.5  # of max_velocity
+    streamer: str = "thread"  # "thread": in-process loop; "process": own process (servo mode only)
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)  # of the streamer process
 
     def __post_init__(self) -> None:
+        if self.streamer not in ("thread", "process"):
+            raise ValueError(f"streamer must be 'thread' or 'process', got {self.streamer!r}")
         if self.control_mode not in ("servo", "online"):
             raise ValueError(f"control_mode must be 'servo' or 'online', got {self.control_mode!r}")
         if not 1.0 <= self.servo_rate <= 250.0:
@@ -204,6 +217,27 @@ class ArmDriver:
         self._rest_pending = False  # a trajectory was interrupted: report where the command rests
         self._reconnects = 0
         self._gripper_polls = 0
+        self._remote: ProcessStreamer | None = None
+        if config.streamer == "process" and config.control_mode == "servo":
+            self._remote = ProcessStreamer(
+                self.limits,
+                config.session.host,
+                config.servo_rate,
+                config.max_step_periods,
+                config.keepalive_period,
+                config.realtime,
+                self._event,
+            )
+        elif config.streamer == "process":
+            self._event("info", "online mode (mode 6) streams from the in-process thread (50 Hz)")
+        self._connection_generation = 0
+        self._remote_base = (0, 0, 0, 0)  # counters of earlier streamer processes (restarts)
+        self._closing = False
+
+    @property
+    def streamer_pid(self) -> int | None:
+        """Process id of the streamer process (None for the thread streamer)."""
+        return None if self._remote is None else self._remote.pid
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -211,7 +245,10 @@ class ArmDriver:
         # executor/report threads run Python code; the default 5 ms GIL switch interval is a full
         # 200 Hz period. 0.5 ms keeps the hand-over latency well below it.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        targets = [("supervisor", self._supervise), ("stream", self._stream)]
+        if self._remote is not None:
+            self._remote.start()
+        stream = self._stream if self._remote is None else self._monitor
+        targets = [("supervisor", self._supervise), ("stream", stream)]
         if self.gripper_map is not None:
             targets.append(("gripper", self._gripper_loop))
         for name, fn in targets:
@@ -227,9 +264,14 @@ class ArmDriver:
         The arm then holds its last target, which is a position at rest, not a point of a motion.
         """
         self._brake_to_rest("shutdown")  # not under _op_lock: a stuck bring-up must not block shutdown
+        self._closing = True
+        if self._remote is not None:
+            self._remote.deactivate()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=3)
+        if self._remote is not None:
+            self._remote.close()
         self.session.close()
 
     def add_command_listener(self, listener: Callable[[float, float, np.ndarray], None]) -> None:
@@ -237,7 +279,8 @@ class ArmDriver:
 
         For diagnostics and tests: it sees exactly what the streamer produced and the cycle time it
         was computed for (the real cycle time, or ``max_step_periods`` periods after a stall). It
-        must be quick; it runs inside the servo cycle.
+        must be quick: with the thread streamer it runs inside the servo cycle; with the process
+        streamer it runs in the monitor thread, a few ms after the cycle, in cycle order.
         """
         with self._lock:
             self._command_listeners.append(listener)
@@ -471,9 +514,16 @@ class ArmDriver:
         with self._lock:
             changed = state != self._state or fault != self._fault
             self._state, self._fault = state, fault
+        if state != DriverState.READY:
+            self._pause_remote()
         if changed:
             level = "error" if state == DriverState.FAULT else "info"
             self._event(level, f"driver state {state.value}" + (f": {fault}" if fault else ""))
+
+    def _pause_remote(self) -> None:
+        """The streamer process stops sending (confirmed) before the controller's state changes."""
+        if self._remote is not None and not self._remote.deactivate():
+            self._event("warning", "servo streamer did not confirm the pause in time")
 
     def _brake_to_rest(self, why: str) -> None:
         """Hold and wait (at most `brake_timeout`) until the streamed command is at rest.
@@ -528,6 +578,7 @@ class ArmDriver:
             was_ready = self._state == DriverState.READY
             self._state = DriverState.FREE_DRIVE  # streaming thread stops sending first
             self._free_drive_gripper = None
+        self._pause_remote()
         try:
             if was_ready:
                 self.session.set_mode(MODE_FREE_DRIVE)
@@ -561,6 +612,7 @@ class ArmDriver:
             if keep_gripper is None and self._streamer is not None and self.gripper_map is not None:
                 keep_gripper = float(self._streamer.position[6])
             self._state = DriverState.DISABLED  # nothing is sent while the sequence runs
+        self._pause_remote()
         try:
             if recover:
                 self.session.recover(self._stream_mode())
@@ -589,10 +641,21 @@ class ArmDriver:
             gripper = self._gripper_rad if keep_gripper is None else keep_gripper
             lo, hi = float(self.limits.lower[6]), float(self.limits.upper[6])
             measured = np.append(measured, min(max(gripper, lo), hi))
+        if self._remote is not None:
+            try:
+                if not self._remote.alive:
+                    self._restart_remote()
+                self._remote.reset(measured)  # confirmed by the process before it may stream
+                self._remote.activate(self._connection_generation)
+            except (StreamerProcessError, ValueError) as exc:
+                self._set_state(DriverState.DISABLED, str(exc))
+                raise DriverError(str(exc)) from exc
         with self._lock:
             # Within the tolerance an arm joint may be marginally outside: the streamer starts there
             # unclipped and never pushes it further out.
-            if self._streamer is None:
+            if self._remote is not None:
+                self._streamer = self._remote  # type: ignore[assignment]  # same interface
+            elif self._streamer is None:
                 self._streamer = ServoStreamer(self.limits, measured)
             else:
                 self._streamer.reset(measured)
@@ -664,6 +727,7 @@ class ArmDriver:
                 except DriverError as exc:
                     self._event("warning", str(exc))
                     continue
+                self._connection_generation += 1  # the streamer process reopens its connection too
                 self._set_state(DriverState.DISABLED, "")
                 self._refresh_errors()
                 if self._err:
@@ -755,6 +819,72 @@ class ArmDriver:
                 expected = self._state != DriverState.READY
             if expected:
                 continue
+            self._fault_now(f"servo command returned {code}")
+
+    def _restart_remote(self) -> None:
+        """Start a fresh streamer process (after it died); its counters continue from here."""
+        assert self._remote is not None
+        self._remote_base = (self._cycles, self._sent, self._send_failures, self._late)
+        self._event("warning", "starting a new servo streamer process")
+        self._remote.start()
+
+    def _monitor(self) -> None:
+        """Process streamer: turn its reports into listener calls, counters, rest reports and faults.
+
+        Runs here, out of the servo loop; listeners see every cycle in order, a few ms late.
+        """
+        remote = self._remote
+        assert remote is not None
+        while not self._stop.wait(0.004):
+            self._monitor_once(remote)
+        self._monitor_once(remote)
+
+    def _monitor_once(self, remote: ProcessStreamer) -> None:
+        for kind, value in remote.poll_events():
+            if kind == "log":
+                level, text = value  # type: ignore[misc]
+                self._event(level, text)
+            else:
+                epoch, code = value  # type: ignore[misc]
+                self._remote_send_failed(remote, epoch, code)
+        snap = remote.snapshot()  # before draining: the drain then covers every cycle it reports
+        entries = remote.drain()
+        if entries:
+            with self._lock:
+                listeners = list(self._command_listeners)
+                self._periods.extend(entry[1] for entry in entries)
+            for now, _period, step_dt, cmd in entries:
+                for listener in listeners:
+                    listener(now, step_dt, cmd)
+        if snap is not None:
+            base = self._remote_base
+            self._cycles = base[0] + int(snap[servo_process.CYCLES])
+            self._sent = base[1] + int(snap[servo_process.SENT])
+            self._send_failures = base[2] + int(snap[servo_process.FAILURES])
+            late = base[3] + int(snap[servo_process.LATE])
+            self._late = late
+            if self._rest_pending and remote.at_rest(snap):
+                self._emit_rest_if_pending()
+        if self._state != DriverState.READY or self._closing:
+            return
+        if not remote.alive:
+            self._set_state(
+                DriverState.FAULT,
+                f"servo streamer process exited (code {remote.exit_code}); the arm holds its last"
+                " target; call clear_error (starts a new one)",
+            )
+            self._emit_rest_if_pending()
+        elif remote.connection_lost() and self.session.connected:
+            self._event("warning", "servo streamer lost its controller connection: reconnecting")
+            self.session.close()  # the supervisor reconnects both and restores the operator's state
+
+    def _remote_send_failed(self, remote: ProcessStreamer, epoch: int, code: int) -> None:
+        """A servo command the process sent was refused: the same decision as the thread's."""
+        if epoch != remote.epoch or not self.session.connected or code in (-1, 3, 8):
+            return  # an older activation, or connection trouble (the supervisor reconnects)
+        with self._lock:
+            expected = self._state != DriverState.READY  # disable/free-drive raced the command
+        if not expected:
             self._fault_now(f"servo command returned {code}")
 
     def _gripper_loop(self) -> None:

@@ -32,6 +32,7 @@ from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.trajectory import Trajectory
 from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState, NotReadyError, stamp_problem
 from evo1_ros.driver.error_codes import error_text, warn_text
+from evo1_ros.driver.realtime import RealtimeConfig, parse_cpus
 from evo1_ros.driver.xarm_session import DriverError, SessionConfig
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParamSpec, declare_parameters
@@ -81,6 +82,16 @@ PARAMS = [
         max=10.0,
     ),
     ParamSpec(
+        "streamer",
+        "thread",
+        "thread: servo loop in this process; process: own process + SDK connection (servo mode)",
+        choices=["thread", "process"],
+    ),
+    ParamSpec("rt_priority", 50, "SCHED_FIFO priority of the streamer process (0 = none)", min=0, max=99),
+    ParamSpec("lock_memory", True, "mlockall in the streamer process (no page faults in the loop)"),
+    ParamSpec("cpu_affinity", [-1], "CPUs of the streamer process ([-1] = any)"),
+    ParamSpec("spin_time", 0.0002, "s the streamer spins before each deadline", min=0.0, max=0.002),
+    ParamSpec(
         "max_stamp_ahead",
         0.5,
         "reject trajectories whose header.stamp is further ahead of this node's clock (s)",
@@ -117,6 +128,13 @@ class XArmDriverNode(Node):
             home_speed_fraction=p.home_speed_fraction,
             gripper_poll_period=p.gripper_poll_period,
             brake_timeout=p.brake_timeout,
+            streamer=p.streamer,
+            realtime=RealtimeConfig(
+                priority=int(p.rt_priority),
+                lock_memory=bool(p.lock_memory),
+                cpus=parse_cpus(p.cpu_affinity),
+                spin=float(p.spin_time),
+            ),
         )
         self.max_stamp_ahead = float(p.max_stamp_ahead)
         # monotonic start -> the header.stamp it came from, while its submit runs (exact echo)
@@ -159,7 +177,8 @@ class XArmDriverNode(Node):
         self.driver.start()
         self.get_logger().info(
             f"xarm_driver: controller {p.robot_ip}, {p.control_mode} mode at "
-            f"{p.servo_rate if p.control_mode == 'servo' else p.online_rate:.0f} Hz, joints {list(limits.names)}"
+            f"{p.servo_rate if p.control_mode == 'servo' else p.online_rate:.0f} Hz"
+            f" ({p.streamer} streamer), joints {list(limits.names)}"
         )
 
     # -- callbacks ---------------------------------------------------------------------------------

@@ -23,13 +23,17 @@ ARM = list(ARM_JOINTS)
 VCAP, ACAP = 1.0, 4.0  # max_velocity / max_acceleration of config/xarm6_limits.yaml for joint1..6
 
 
-@pytest.fixture
-def make_driver() -> Iterator[Callable[..., ArmDriver]]:
-    """Factory: a started ArmDriver talking to a controller; shut down after the test."""
+@pytest.fixture(params=["thread", "process"])
+def make_driver(request) -> Iterator[Callable[..., ArmDriver]]:
+    """Factory: a started ArmDriver talking to a controller; shut down after the test.
+
+    Every test runs with both streamers (issue 15): the guarantees do not depend on where the loop runs.
+    """
     drivers: list[ArmDriver] = []
 
     def _make(ctrl: LoopbackController, gripper: bool = True, **config: object) -> ArmDriver:
         session = SessionConfig(host=ctrl.host, gripper=gripper, **config.pop("session", {}))  # type: ignore[arg-type]
+        config.setdefault("streamer", request.param)
         cfg = DriverConfig(session=session, reconnect_period=0.3, **config)  # type: ignore[arg-type]
         driver = ArmDriver(cfg, JointLimits.from_yaml(), GripperPulseMap.from_yaml() if gripper else None)
         drivers.append(driver)
@@ -183,6 +187,8 @@ def test_resync_keeps_the_commanded_gripper_target(controller, ready) -> None:
     assert wait_until(
         lambda: abs(controller.gripper_pulses - 300) <= 2 and controller.gripper_target_pulses <= 1, 8
     )
+    # the command itself has arrived (each action below first brakes a moving command where it is)
+    assert wait_until(lambda: ready.commanded_positions()[6] == pytest.approx(0.85), 5)
     for action in ("free_drive", "reconnect", "disable/enable"):
         if action == "free_drive":
             ready.free_drive(True)
