@@ -110,9 +110,11 @@ def test_degrees_checkpoint_moves_the_arm_like_the_radian_one(ros, make_policy_n
 
     # The node converts the degree chunk back to rad: the same actions as the radian twin.
     np.testing.assert_allclose(chunk_deg, chunk_rad, atol=2e-4)
-    # Same commanded pose, and the arm reached it both times.
-    np.testing.assert_allclose(goal_deg, goal_rad, atol=2e-4)
-    np.testing.assert_allclose(pose_deg, pose_rad, atol=6e-3)
+    # Same pose, reached both times. Not bit-equal: how many steps elapsed before the chunk arrived
+    # (latency compensation, the ramp from the resting arm, the rate limiter) depends on the machine's
+    # timing; a unit mix-up would be off by a factor of 57 or in sign, far beyond 0.03 rad.
+    np.testing.assert_allclose(goal_deg, goal_rad, atol=0.03)
+    np.testing.assert_allclose(pose_deg, pose_rad, atol=0.03)
     assert np.all(np.abs(pose_rad) > 0.1)  # it moved (targets 0.15-0.2 rad from zero)
 
 
