@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     log = logging.getLogger("evo1_ros.serve")
+    # websockets' DEBUG output is a dump of every frame; keep it out even at --log-level DEBUG.
+    logging.getLogger("websockets").setLevel(max(logging.INFO, getattr(logging, args.log_level)))
     if not 0 <= args.port <= 65535:
         print(f"evo1 serve: error: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2

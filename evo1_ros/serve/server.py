@@ -360,38 +360,47 @@ async def serve_websocket(
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evo1-serve-model")
     numbers = itertools.count(1)
+    closing = False
+    busy = 0  # requests received and not yet answered
+    idle = asyncio.Event()
+    idle.set()
 
     async def handler(ws: Any) -> None:
+        nonlocal busy
         peer = _peer(ws)
         log.info("client %s connected", peer)
         try:
             while True:
                 raw = await ws.recv(decode=False)
-                number = next(numbers)
-                if len(raw) > max_message_bytes:
-                    reply = ProtocolError(
-                        "message",
-                        f"{len(raw)} bytes exceeds this server's limit of {max_message_bytes} bytes "
-                        "(--max-message-bytes)",
-                    ).to_json()
-                    log.warning(
-                        "request %d from %s refused: %d bytes is over the limit", number, peer, len(raw)
-                    )
-                else:
-                    reply, timing = await loop.run_in_executor(executor, service.handle, raw)
-                    if timing.error_field is None:
-                        log.info("request %d from %s: %s", number, peer, timing.summary())
-                    else:
-                        log.warning(
-                            "request %d from %s refused (field %s): %s",
-                            number,
-                            peer,
-                            timing.error_field,
-                            json.loads(reply).get("error"),
-                        )
-                await ws.send(reply)
+                if closing:  # arrived after the stop request: not started, the connection goes away
+                    await ws.close(1001, "server shutting down")
+                    return
+                busy += 1
+                idle.clear()
+                try:
+                    await ws.send(await answer(raw, next(numbers), peer))
+                finally:
+                    busy -= 1
+                    if busy == 0:
+                        idle.set()
         except ConnectionClosed as exc:
             log.info("client %s disconnected (%s)", peer, exc.rcvd.code if exc.rcvd else "no close frame")
+
+    async def answer(raw: bytes, number: int, peer: str) -> str:
+        log.debug("request %d from %s: %d bytes received", number, peer, len(raw))
+        if len(raw) > max_message_bytes:
+            log.warning("request %d from %s refused: %d bytes is over the limit", number, peer, len(raw))
+            return ProtocolError(
+                "message",
+                f"{len(raw)} bytes exceeds this server's limit of {max_message_bytes} bytes (--max-message-bytes)",
+            ).to_json()
+        reply, timing = await loop.run_in_executor(executor, service.handle, raw)
+        if timing.error_field is None:
+            log.info("request %d from %s: %s", number, peer, timing.summary())
+        else:
+            error = json.loads(reply).get("error")
+            log.warning("request %d from %s refused (field %s): %s", number, peer, timing.error_field, error)
+        return reply
 
     try:
         async with serve(
@@ -408,7 +417,12 @@ async def serve_websocket(
             if on_ready is not None:
                 on_ready(int(bound))
             await stop
-            log.info("shutting down: finishing the request in flight, closing connections")
+            closing = True
+            if busy:
+                log.info("shutting down: answering %d request(s) in flight first", busy)
+            await idle.wait()
+            log.info("shutting down: closing connections")
+        # leaving `serve` closed the listener and every connection (1001 going away)
     finally:
         await loop.run_in_executor(None, executor.shutdown, True)
 

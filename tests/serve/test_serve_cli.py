@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -9,17 +10,20 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from model.helpers import make_tiny_model
+from websockets.exceptions import ConnectionClosed
 
 from evo1_ros.cli.main import main as evo1_main
 from evo1_ros.model import Evo1Policy, NormStats
 from evo1_ros.model.tokenizer import load_tokenizer
 from evo1_ros.serve.client import Evo1Client
+from evo1_ros.serve.protocol import build_request, parse_reply
 
 from .conftest import REFERENCE_DIR, images
 
@@ -46,23 +50,25 @@ def _lines(stream, out: queue.Queue) -> None:
     out.put(None)
 
 
+def _wait_for_log(path: Path, text: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        assert proc.poll() is None, f"evo1 serve exited early:\n{path.read_text()}"
+        assert time.monotonic() < deadline, f"no {text!r} in the log after {timeout} s:\n{path.read_text()}"
+        time.sleep(0.05)
+
+
 def test_serve_subprocess_answers_and_exits_cleanly_on_ctrl_c(
     project_checkpoint: Path, tmp_path: Path
 ) -> None:
+    """Project checkpoint through the CLI; Ctrl-C with a request in flight: it is still answered, an idle
+    connection is closed with 1001 (going away), and the process exits 0."""
     log_path = tmp_path / "serve.log"
+    argv = [sys.executable, "-m", "evo1_ros.cli.main", "serve", "--checkpoint", str(project_checkpoint)]
+    argv += ["--port", "0", "--device", "cpu", "--seed", "3", "--num-steps", "4", "--log-level", "DEBUG"]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [
-                *(
-                    sys.executable,
-                    "-m",
-                    "evo1_ros.cli.main",
-                    "serve",
-                    "--checkpoint",
-                    str(project_checkpoint),
-                ),
-                *("--port", "0", "--device", "cpu", "--seed", "3", "--num-steps", "4"),
-            ],
+            argv,
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -83,19 +89,26 @@ def test_serve_subprocess_answers_and_exits_cleanly_on_ctrl_c(
         views = [*images(21, [(448, 448), (240, 320)]), np.zeros((448, 448, 3), np.uint8)]
         state = [0.0, 10.0, -30.0, 0.0, 45.0, 0.0, 500.0]
         amask = [1] * 7 + [0] * 17
-        with Evo1Client(url) as client:
-            reply = client.infer(views, [1, 1, 0], state, "stack the cups", amask, image_encoding="b64")
-
-        direct = Evo1Policy.from_pretrained(project_checkpoint)
-        resized = cv2.resize(views[1], (448, 448), interpolation=cv2.INTER_LINEAR)  # official server's resize
-        rgb = [views[0][..., ::-1].copy(), resized[..., ::-1].copy(), None]
-        expected = direct.predict(
-            rgb, [1, 1, 0], np.asarray(state), "stack the cups", amask, num_steps=4, generator=3
+        request = json.dumps(
+            build_request(views, [1, 1, 0], state, "stack the cups", amask, image_encoding="b64")
         )
-        assert reply.shape == (50, 24)
-        np.testing.assert_allclose(reply[:, :7], expected, rtol=1e-6, atol=1e-6)
+        with Evo1Client(url) as idle, Evo1Client(url) as client:
+            reply = parse_reply(client.send_raw(request))
 
-        proc.send_signal(signal.SIGINT)
+            direct = Evo1Policy.from_pretrained(project_checkpoint)
+            resized = cv2.resize(views[1], (448, 448), interpolation=cv2.INTER_LINEAR)  # the official resize
+            rgb = [views[0][..., ::-1].copy(), resized[..., ::-1].copy(), None]
+            expected = direct.predict(rgb, [1, 1, 0], np.asarray(state), "stack the cups", amask, 4, 3)
+            assert reply.shape == (50, 24)
+            np.testing.assert_allclose(reply[:, :7], expected, rtol=1e-6, atol=1e-6)
+
+            client.send(request)
+            _wait_for_log(log_path, "request 2 from", proc, STARTUP_TIMEOUT_S)
+            proc.send_signal(signal.SIGINT)
+            np.testing.assert_array_equal(parse_reply(client.receive()), reply)  # in flight: still answered
+            with pytest.raises(ConnectionClosed) as closed:
+                idle.receive()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
         assert proc.wait(timeout=120) == 0
     finally:
         if proc.poll() is None:
