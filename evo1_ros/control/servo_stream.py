@@ -307,8 +307,8 @@ class ServoStreamer:
         The rate is the same for every joint (time scaling): at most 1, at most the velocity caps
         over the path's slope here, ramped by at most ``alpha * dt`` per cycle, and low enough to come
         to rest at the last point (braking on the path with :func:`braking_speed`, which stays valid
-        when the next cycles are longer or shorter). Advancing by the capped ``dt`` (not the real elapsed time) also makes
-        a late cycle slow the trajectory down instead of skipping part of it.
+        when the next cycles are longer or shorter). Advancing by the capped ``dt`` (not the real
+        elapsed time) also makes a late cycle slow the trajectory down instead of skipping part of it.
         """
         elapsed = now - act.t_last
         adv = dt if elapsed > dt else (elapsed if elapsed > 0.0 else 0.0)
