@@ -36,6 +36,7 @@ setup(
             "evo1_policy = evo1_ros.nodes.evo1_policy:main",
             "recorder_keyboard = recording.keyboard_node:main",
             "sim = evo1_ros.nodes.sim:main",
+            "robot_state = evo1_ros.nodes.robot_state:main",
         ],
     },
 )
