@@ -11,16 +11,24 @@ does the same job from the project's own URDF reader and kinematics (`control/ur
   `/xarm/joint_states`), plus the mimic joints that follow them (the gripper's linkage follows
   `drive_joint`), stamped with the joint state's stamp; at most `publish_frequency` Hz unless
   `ignore_timestamp`.
+
+`prefer_robot_state_publisher()` is for launch files: where a ROS install has robot_state_publisher,
+it takes this node's place in a launch description (same topics, remappings and parameter file).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
+import os
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import yaml
 from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -30,6 +38,8 @@ from std_msgs.msg import String
 
 from evo1_ros.control.kinematics import axis_angle_matrix
 from evo1_ros.control.urdf import UrdfJoint, UrdfModel, default_urdf_path, parse_urdf
+from evo1_ros.launcher.description import SUBSTITUTION, LaunchDescriptionSpec, NodeSpec, substitute
+from evo1_ros.paths import PACKAGE, ament_prefixes
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParamSpec, declare_parameters
 from evo1_ros.ros.qos import LATCHED, qos_preset
@@ -204,6 +214,62 @@ class RobotStateNode(Node):
         moving = self.transforms.moving(positions)
         if moving:
             self.tf_pub.publish(TFMessage(transforms=[self._stamped(j, T, stamp) for j, T in moving]))
+
+
+RSP = "robot_state_publisher"
+
+
+def robot_state_publisher_executable(prefixes: Sequence[str] | None = None) -> Path | None:
+    """`<prefix>/lib/robot_state_publisher/robot_state_publisher` of a ROS install, or None."""
+    for prefix in ament_prefixes() if prefixes is None else prefixes:
+        exe = Path(prefix) / "lib" / RSP / RSP
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return exe
+    return None
+
+
+def _urdf_path_of(node: NodeSpec) -> Path:
+    """The URDF the robot_state entry would publish: its `urdf_path` (last one set wins) or the default."""
+    path = ""
+    for entry in node.parameters:
+        if isinstance(entry, dict):
+            path = str(entry.get("urdf_path", path))
+            continue
+        if any(m.group("kind") == "var" for m in SUBSTITUTION.finditer(entry)):
+            continue  # depends on launch arguments not known yet; the default URDF is used
+        values = yaml.safe_load(Path(substitute(entry, {})).read_text()) or {}
+        for section in values.values():
+            path = str((section or {}).get("ros__parameters", {}).get("urdf_path", path))
+    return Path(path) if path else default_urdf_path()
+
+
+def prefer_robot_state_publisher(
+    spec: LaunchDescriptionSpec, prefixes: Sequence[str] | None = None
+) -> LaunchDescriptionSpec:
+    """`spec` with its robot_state entries run by robot_state_publisher, when one is installed.
+
+    The entry keeps its namespace, remappings (joint_states), conditions and parameter files
+    (publish_frequency, ignore_timestamp and frame_prefix mean the same to both); the URDF text goes in
+    through an extra parameter file (``robot_description``), written once per content in the temp dir.
+    Without robot_state_publisher the spec comes back unchanged and the project node runs.
+    """
+    if robot_state_publisher_executable(prefixes) is None:
+        return spec
+    nodes = []
+    for node in spec.nodes:
+        if node.package == PACKAGE and node.executable == "robot_state":
+            text = _urdf_path_of(node).read_text()
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            params = Path(tempfile.gettempdir()) / f"evo1_robot_description_{digest}.yaml"
+            if not params.is_file():
+                tmp = params.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"robot_description": text}}}))
+                tmp.replace(params)
+            node = dataclasses.replace(
+                node, name=RSP, package=RSP, executable=RSP, parameters=(*node.parameters, str(params))
+            )
+        nodes.append(node)
+    return dataclasses.replace(spec, nodes=tuple(nodes))
 
 
 def main(args: list[str] | None = None) -> int:
