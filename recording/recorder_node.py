@@ -10,7 +10,8 @@ on the monotonic clock (``stamp_source: receive``), so a jumping ROS clock canno
 fresh; with ``stamp_source: header`` a message stamped in the future is stale and reported as a clock
 problem. Episodes are started, saved and discarded through services; saving runs in a worker thread,
 so encoding never blocks a ROS callback. All logic that needs no ROS lives in stream_sampling,
-command_tracker, episode_session and recorder_setup.
+command_tracker, episode_session and recorder_setup; the frame logic (messages -> rows) is
+frame_assembly's, which `evo1 bag to-lerobot` runs on bags.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -33,23 +33,14 @@ from trajectory_msgs.msg import JointTrajectory
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.paths import config_file
-from evo1_ros.ros.image import ImageConversionError, to_rgb8
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import SENSOR, STATUS
-from recording.command_tracker import CommandError, CommandTracker
 from recording.episode_session import EpisodeSession, Phase
 from recording.errors import DatasetError, RecordingError
 from recording.features import load_features_config
-from recording.recorder_setup import (
-    SetupError,
-    build_features,
-    extra_values,
-    joint_vector,
-    open_or_create,
-    video_settings,
-)
-from recording.stream_sampling import FrameSampler, LatestStream
+from recording.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
+from recording.recorder_setup import SetupError, build_features, open_or_create, video_settings
 from recording.tasks_catalogue import load_tasks, resolve_task
 from recording.writer import LeRobotWriter
 
@@ -122,15 +113,6 @@ PARAMS = [
 
 
 @dataclass
-class _Pending:
-    """A frame waiting for its action (action_source=next_state)."""
-
-    state: np.ndarray
-    images: dict[str, np.ndarray]
-    extras: dict[str, Any] | None
-
-
-@dataclass
 class _SaveJob:
     reason: str
     done: threading.Event = field(default_factory=threading.Event)
@@ -174,17 +156,13 @@ class RecorderNode(Node):
 
         self.session = EpisodeSession(p.episode_time_limit, p.reset_time)
         self.session.episode_index = self.writer.num_episodes
-        self.tracker = CommandTracker(self.action_names)
-        self._pending: _Pending | None = None
         self._frames = 0
         self._save_job: _SaveJob | None = None
         self._save_thread: threading.Thread | None = None
         self._warned: dict[str, float] = {}
-        self._last_state: np.ndarray | None = None
 
         # ---- inputs: cheap callbacks that only store the newest message
         inputs = ReentrantCallbackGroup()
-        streams: list[LatestStream] = []
         self._camera_streams: dict[str, str] = {}  # camera name -> stream name (resolved topic)
         for cam in self.features.cameras:
             topic = p.camera_topic.replace("{name}", cam.name)
@@ -192,12 +170,10 @@ class RecorderNode(Node):
                 Image, topic, lambda m, c=cam.name: self._on_image(c, m), SENSOR, callback_group=inputs
             )
             self._camera_streams[cam.name] = sub.topic_name
-            streams.append(LatestStream(sub.topic_name, p.camera_max_age))
         sub = self.create_subscription(
             JointState, p.joint_states_topic, self._on_joint_state, SENSOR, callback_group=inputs
         )
         self._state_stream = sub.topic_name
-        streams.append(LatestStream(self._state_stream, p.state_max_age))
         self._action_stream: str | None = None
         if p.action_source == "trajectory":
             qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
@@ -205,8 +181,18 @@ class RecorderNode(Node):
                 JointTrajectory, p.action_topic, self._on_trajectory, qos, callback_group=inputs
             )
             self._action_stream = sub.topic_name
-            streams.append(LatestStream(self._action_stream, p.action_max_age))
-        self.sampler = FrameSampler(streams)
+        self.frames = FrameAssembler(
+            self.features,
+            self.writer,
+            StreamNames(self._camera_streams, self._state_stream, self._action_stream),
+            camera_max_age=p.camera_max_age,
+            state_max_age=p.state_max_age,
+            action_max_age=p.action_max_age,
+            resize_images=p.resize_images,
+            warn=self._warn_throttled,
+        )
+        self.sampler = self.frames.sampler
+        self.tracker = self.frames.tracker
 
         # ---- the frame clock and the services each get their own group, so a blocking save
         # request never delays a frame and frames never delay the services
@@ -249,7 +235,7 @@ class RecorderNode(Node):
 
     def _stamp(self, header: Any) -> float:
         if self.p.stamp_source == "header":
-            t = header.stamp.sec + header.stamp.nanosec * 1e-9
+            t = stamp_seconds(header.stamp)
             if t > 0:
                 return t
         return self._stream_now()
@@ -262,46 +248,13 @@ class RecorderNode(Node):
 
     # ------------------------------------------------------------------ input callbacks
     def _on_image(self, camera: str, msg: Image) -> None:
-        self.sampler[self._camera_streams[camera]].update(msg, self._stamp(msg.header))
+        self.frames.on_image(camera, msg, self._stamp(msg.header))
 
     def _on_joint_state(self, msg: JointState) -> None:
-        vec, bad = joint_vector(msg.name, msg.position, self.state_names)
-        if vec is None:
-            self._warn_throttled(
-                "state",
-                f"{self._state_stream}: no finite position for joint(s) {bad} "
-                f"(have {list(msg.name)}); frames will be dropped",
-            )
-            return
-        self._last_state = vec
-        self.sampler[self._state_stream].update(vec, self._stamp(msg.header))
+        self.frames.on_joint_state(msg, self._stamp(msg.header))
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        now = self._now()
-        start = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        last = self._last_state
-        measured = dict(zip(self.state_names, last.tolist())) if last is not None else None
-        try:
-            self.tracker.add(
-                list(msg.joint_names),
-                start,
-                [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points],
-                [list(pt.positions) for pt in msg.points],
-                velocities=[list(pt.velocities) for pt in msg.points],
-                received_at=now,
-                measured=measured,
-            )
-        except CommandError as e:
-            self._warn_throttled("traj", f"{self._action_stream}: ignoring a trajectory: {e}")
-            return
-        if self.tracker.has_all():
-            self.sampler[self._action_stream].update(True, self._stream_now())
-        else:
-            self._warn_throttled(
-                "traj_missing",
-                f"{self._action_stream}: joint(s) {self.tracker.missing()} "
-                "never commanded yet; frames will be dropped",
-            )
+        self.frames.on_trajectory(msg, self._now(), self._stream_now())
 
     # ------------------------------------------------------------------ frame clock
     def _on_frame(self) -> None:
@@ -318,44 +271,19 @@ class RecorderNode(Node):
                 self._begin_save("time limit", now)
                 return
             stream_now = self._stream_now()
-            sample = self.sampler.collect(stream_now)
-            images: dict[str, np.ndarray] = {}
-            if sample.ok:
-                for cam in self.features.cameras:
-                    stream = self._camera_streams[cam.name]
-                    img = self._convert(cam.name, sample.values[stream], cam.width, cam.height)
-                    if img is None:
-                        sample.stale.append(stream)
-                    else:
-                        images[cam.name] = img
-            action = None
-            if sample.ok and self._action_stream is not None:
-                action = self.tracker.sample(now)
-                if action is None:
-                    sample.stale.append(self._action_stream)
-            self.sampler.record(sample)
-            if not sample.ok:
-                self._warn_throttled(
-                    "stale",
-                    "dropping frames: stale stream(s) "
-                    + ", ".join(f"{n} ({self._age_text(n, stream_now)})" for n in sample.stale),
-                )
-                return
-            state = sample.values[self._state_stream]
-            extras = extra_values(self.features, int(now * 1e9))
             try:
-                if action is not None:
-                    self.writer.add_frame(state, action, images, extras)
-                    self._frames += 1
-                else:  # next_state: this frame's state is the previous frame's action
-                    if self._pending is not None:
-                        pend = self._pending
-                        self.writer.add_frame(pend.state, state, pend.images, pend.extras)
-                    self._pending = _Pending(state, images, extras)
-                    self._frames += 1
+                result = self.frames.tick(now, stream_now)
             except (RecordingError, ValueError) as e:
                 self._fail(f"episode {self.session.episode_index} dropped, recording it failed: {e}", now)
                 return
+            if not result.added:
+                self._warn_throttled(
+                    "stale",
+                    "dropping frames: stale stream(s) "
+                    + ", ".join(f"{n} ({self._age_text(n, stream_now)})" for n in result.stale),
+                )
+                return
+            self._frames = self.frames.frames
             backlog = self.writer.encoder_backlog
             if backlog > 2 * self.p.fps:
                 self._warn_throttled(
@@ -376,30 +304,10 @@ class RecorderNode(Node):
             )
         return f"age {age:.2f} s"
 
-    def _convert(self, camera: str, msg: Image, width: int, height: int) -> np.ndarray | None:
-        try:
-            img = to_rgb8(msg)
-        except ImageConversionError as e:
-            self._warn_throttled(f"img_{camera}", f"camera {camera}: {e}")
-            return None
-        if img.shape[:2] != (height, width):
-            if not self.p.resize_images:
-                self._warn_throttled(
-                    f"size_{camera}",
-                    f"camera {camera}: image is {img.shape[1]}x{img.shape[0]}, "
-                    f"dataset stores {width}x{height}; set resize_images:=true "
-                    "or image_width/image_height",
-                )
-                return None
-            import cv2  # only needed when the camera size differs from the stored one
-
-            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-        return img
-
     def _fail(self, error: str, now: float) -> None:
         """The episode in progress cannot continue: drop it and report ERROR."""
         self.writer.discard_episode()
-        self._pending = None
+        self.frames.drop_pending()
         self.session.failed(now, error, self.writer.num_episodes)
         self.get_logger().error(error)
 
@@ -407,15 +315,13 @@ class RecorderNode(Node):
     def _begin_save(self, reason: str, now: float) -> _SaveJob:
         """Hand the episode to the saver thread (caller holds the session lock, phase RECORDING)."""
         job = _SaveJob(reason)
-        if self._pending is not None:  # the last frame has no successor: its action holds its state
-            pend, self._pending = self._pending, None
-            try:
-                self.writer.add_frame(pend.state, pend.state, pend.images, pend.extras)
-            except (RecordingError, ValueError) as e:
-                self._fail(f"episode {self.session.episode_index} dropped, recording it failed: {e}", now)
-                job.message = self.session.error
-                job.done.set()
-                return job
+        try:  # next_state: the last frame has no successor, its action holds its state
+            self.frames.flush_pending()
+        except (RecordingError, ValueError) as e:
+            self._fail(f"episode {self.session.episode_index} dropped, recording it failed: {e}", now)
+            job.message = self.session.error
+            job.done.set()
+            return job
         if self.writer.episode_frames == 0:
             summary = self.sampler.drop_summary()
             msg = (
@@ -484,8 +390,7 @@ class RecorderNode(Node):
                 self.session.set_error(res.message)
                 self.get_logger().error(res.message)
                 return res
-            self.sampler.reset_counts()
-            self._pending = None
+            self.frames.start_episode()
             self._frames = 0
             self.session.start(now, task, index)
         res.success, res.episode_index = True, index
@@ -522,7 +427,7 @@ class RecorderNode(Node):
                 return res
             index = self.session.episode_index
             self.writer.discard_episode()
-            self._pending = None
+            self.frames.drop_pending()
             self.session.discarded(now)
         res.success, res.message = True, f"discarded episode {index} ({self._frames} frames)"
         self.get_logger().info(res.message)
