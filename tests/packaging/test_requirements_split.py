@@ -207,3 +207,34 @@ def test_workspace_install_leaves_a_system_rclpy_untouched(tmp_path: Path) -> No
         if p.is_dir() and p.name.startswith(("rclpy", "ros_", "rosidl_", "rmw")) and "-info" not in p.name
     )
     assert foreign == ["rclpy"], f"ROS packages appeared in site-packages: {foreign}"
+
+
+def _imported_top_levels(*roots: Path) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for root in roots:
+        for path in root.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
+def test_package_xml_declares_every_ros_package_the_code_imports() -> None:
+    """rosdep installs what package.xml declares: a ROS package the code imports must be in it."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(REPO / "package.xml").getroot()
+    declared = {el.text for el in root if el.tag in ("depend", "exec_depend")}
+    index = Path(sys.prefix) / "share" / "ament_index" / "resource_index" / "packages"
+    ros_packages = {p.name for p in index.iterdir()} | {"message_filters", "cv_bridge", "tf2_msgs"}
+    used = _imported_top_levels(REPO / "evo1_ros", REPO / "recording") & ros_packages
+    used.discard("evo1_ros")  # the package itself
+    assert used, "found no ROS import at all: the scan is broken"
+    missing = sorted(used - declared)
+    assert not missing, f"package.xml lacks <exec_depend> for {missing}"
+    # launch files start robot_state_publisher where it is installed
+    assert "robot_state_publisher" in declared
