@@ -298,6 +298,7 @@ class Evo1PolicyNode(Node):
         self._measured_stamp: float | None = None
         self._driver_state = ""
         self._had_chunk = False
+        self._reset_time = float("-inf")  # observations before the last reset are not used
         self._hold_stream = ""  # the stream a hold is waiting for
         self.chunks_computed = 0
         self.chunks_dropped = 0
@@ -395,7 +396,8 @@ class Evo1PolicyNode(Node):
         self._request_id += 1
         if self.worker.cancel():
             self.scheduler.request_failed()
-        self.scheduler.reset(self._now(), hold=self._measured)
+        self._reset_time = self._now()
+        self.scheduler.reset(self._reset_time, hold=self._measured)
         self._had_chunk = False
 
     def _fault(self, reason: str) -> None:
@@ -579,14 +581,15 @@ class Evo1PolicyNode(Node):
         if self._latest_set is None:
             return
         images, joints = self._latest_set
+        self._latest_set = None  # each set feeds at most one chunk
         try:
             obs = observation_from_messages(self.assembler, images, joints, now)
         except ObservationError as exc:
             self.observations_dropped += 1
-            self._latest_set = None
             self.get_logger().warning(f"observation not used: {exc}", throttle_duration_sec=2.0)
             return
-        self._latest_set = None  # each set feeds at most one chunk
+        if obs.stamp < self._reset_time:
+            return  # taken before the last start/stop/hold: its chunk would be refused; wait for a newer one
         self._request_id += 1
         self.worker.submit(
             InferenceRequest(obs.images, obs.image_mask, obs.state, self.task, obs.stamp, self._request_id)

@@ -66,7 +66,6 @@ def run_once(ros, make_policy_node, ckpt, units: str) -> tuple[np.ndarray, np.nd
         chunks = Collector(client, ActionChunk, "/evo1_policy/action_chunk")
         trajs = Collector(client, JointTrajectory, "/xarm/joint_trajectory")
         states = Collector(client, JointState, "/xarm/joint_states")
-        status = Collector(client, PolicyStatus, "/evo1_policy/status")
         assert states.wait(5, timeout=30)
         assert call(client, Trigger, "/evo1_policy/start").success
         assert trajs.wait(1, timeout=60) and chunks.wait(1, timeout=10)
@@ -74,20 +73,19 @@ def run_once(ros, make_policy_node, ckpt, units: str) -> tuple[np.ndarray, np.nd
         first = trajs.snapshot()[0]
         goal = points(first)[1][-1]
 
-        def at_goal() -> bool:
-            q = np.array(states.last().position[:6])
-            return bool(np.all(np.abs(q - goal) < 3e-3))
+        end = first.header.stamp.sec + first.header.stamp.nanosec * 1e-9 + points(first)[0][-1]
 
-        assert wait_for(at_goal, 30), (
-            states.last().position,
-            goal,
-            [len(m.points) for m in trajs.snapshot()],
-            len(chunks),
-            policy.reason,
-            policy.last_fault,
-            sorted({m.fault for m in status.snapshot()}),
-        )
-        pose = np.array(states.last().position[:6])
+        def stamp(m) -> float:
+            return m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+
+        # The next chunk takes over as this plan ends, so the arm passes through its last point
+        # rather than resting there: take the closest approach up to 1 s after the plan's end.
+        assert wait_for(lambda: stamp(states.last()) > end + 1.0, 60)
+        window = [np.array(m.position[:6]) for m in states.snapshot() if end - 1.0 <= stamp(m) <= end + 1.0]
+        dist = [np.abs(q - goal).max() for q in window]
+        k = int(np.argmin(dist))
+        assert dist[k] < 0.01, (dist[k], window[k], goal, [len(m.points) for m in trajs.snapshot()])
+        pose = window[k]
         assert call(client, Trigger, "/evo1_policy/stop").success
         return chunk, goal, pose
     finally:
@@ -110,11 +108,10 @@ def test_degrees_checkpoint_moves_the_arm_like_the_radian_one(ros, make_policy_n
 
     # The node converts the degree chunk back to rad: the same actions as the radian twin.
     np.testing.assert_allclose(chunk_deg, chunk_rad, atol=2e-4)
-    # Same pose, reached both times. Not bit-equal: how many steps elapsed before the chunk arrived
-    # (latency compensation, the ramp from the resting arm, the rate limiter) depends on the machine's
-    # timing; a unit mix-up would be off by a factor of 57 or in sign, far beyond 0.03 rad.
-    np.testing.assert_allclose(goal_deg, goal_rad, atol=0.03)
-    np.testing.assert_allclose(pose_deg, pose_rad, atol=0.03)
+    # Same pose, reached both times. The plan's last point is the chunk's last row whatever the
+    # latency; the tolerance covers the driver's tracking (a unit mix-up is off by 57x or in sign).
+    np.testing.assert_allclose(goal_deg, goal_rad, atol=0.01)
+    np.testing.assert_allclose(pose_deg, pose_rad, atol=0.02)
     assert np.all(np.abs(pose_rad) > 0.1)  # it moved (targets 0.15-0.2 rad from zero)
 
 
