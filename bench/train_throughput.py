@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import sys
@@ -180,6 +181,7 @@ def main() -> int:
         "camera": args.camera,
         "training": rows,
         "loader": loader,
+        "load_average_1m_at_end": os.getloadavg()[0],  # shared machines: context for the figures
         "command": " ".join(sys.argv),
     }
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
