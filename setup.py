@@ -15,7 +15,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/config", glob("config/*.*")),  # every config file: .yaml .xml .json .rviz
         (f"share/{PACKAGE}/config/launch", glob("config/launch/*.yaml")),
         (f"share/{PACKAGE}/urdf", glob("urdf/*")),
     ],
