@@ -15,6 +15,7 @@ import sys
 SUBCOMMANDS: dict[str, str] = {
     "launch": "evo1_ros.cli.launch_cmd",
     "dataset": "recording.cli",
+    "bag": "recording.bag.cli",
     "sim": "evo1_ros.cli.sim_cmd",
     "eval": "evo1_ros.cli.eval_cmd",
     "serve": "evo1_ros.serve.cli",
