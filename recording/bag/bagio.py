@@ -161,7 +161,7 @@ class OpenBag:
             raise
         except Exception as e:  # rosbags/mcap/sqlite raise many kinds for a damaged file
             raise BagError(
-                f"{self.path}: cannot read messages ({type(e).__name__}: {e}); the bag is damaged"
+                f"{self.path}: cannot read messages ({type(e).__name__}: {e}); the bag is corrupt or truncated"
             ) from None
 
     def close(self) -> None:
@@ -190,7 +190,7 @@ def open_bag(path: Path | str, *, allow_empty: bool = False) -> OpenBag:
         reader.open()
     except Exception as e:
         raise BagError(
-            f"{path}: cannot open the bag ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            f"{path}: cannot open the bag, corrupt or truncated ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
         ) from None
     bag = OpenBag(path, reader)
     if not allow_empty and reader.message_count == 0:

@@ -69,6 +69,15 @@ class ConvertReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def required_topics(params: dict[str, Any]) -> list[str]:
+    """The topics the recorder's parameters read: cameras, joint states and (trajectory source) actions."""
+    topics = [params["camera_topic"].replace("{name}", str(c)) for c in params["cameras"]]
+    topics.append(params["joint_states_topic"])
+    if params["action_source"] == "trajectory":
+        topics.append(params["action_topic"])
+    return topics
+
+
 def _period_ns(fps: int) -> int:
     return int(float(1.0 / fps) * 1e9)  # as rclpy's create_timer(1.0 / fps)
 
@@ -260,8 +269,16 @@ def convert(
     files = [f for b in bags for f in bag_files(b)]
     if not files:
         raise BagError("no bag given")
-    for f in files:  # fail on a bad bag before anything is written
-        open_bag(f).close()
+    want = required_topics(options.params)
+    for f in files:  # fail on a bad bag or a missing topic before anything is written
+        with open_bag(f) as bag:
+            have = bag.topics()
+        missing = [t for t in want if t not in have]
+        if missing:
+            raise BagError(
+                f"{f}: recorder topic(s) {missing} not in the bag (it has {sorted(have)}); "
+                "remap with -p camera_topic:=... / joint_states_topic:=... / action_topic:=..."
+            )
     report = _Converter(Path(out).expanduser(), options).convert(files)
     if progress:
         for w in report.warnings:
