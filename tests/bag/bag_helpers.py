@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ def write_teleop_bag(
     noise: bool = False,
     width: int = WIDTH,
     height: int = HEIGHT,
+    reliable: bool = False,
 ) -> Path:
     """A teleop-like bag: 2 cameras, joint states and accepted one-point trajectories, log = header time.
 
@@ -93,7 +95,7 @@ def write_teleop_bag(
     ts = typestore()
     action_fn = action_fn or (lambda q: q + 0.05)
     w = BagWriter(path, storage)
-    sensor = QosSpec("best_effort", "volatile", 5)
+    sensor = QosSpec("reliable" if reliable else "best_effort", "volatile", 5)
     cams = [f"/cameras/{c}/image_raw" for c in CAMERAS]
     for c in cams:
         w.add_topic(c, "sensor_msgs/msg/Image", sensor)
@@ -124,6 +126,21 @@ def write_teleop_bag(
         w.write(topic, t, ts.serialize_cdr(msg, type(msg).__msgtype__))
     w.close()
     return path
+
+
+def call(node, srv_type, name: str, request=None, timeout: float = 30.0):
+    """Call a service from a node spun by the test executor; returns the response (asserts it came)."""
+    client = node.create_client(srv_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=15.0), f"service {name} not available"
+        future = client.call_async(request if request is not None else srv_type.Request())
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert future.done(), f"service {name} did not answer within {timeout} s"
+        return future.result()
+    finally:
+        node.destroy_client(client)
 
 
 def read_all(path: Path) -> list[tuple[str, bytes]]:

@@ -1,0 +1,207 @@
+"""`evo1 bag record/play` over real DDS, and to-lerobot against the live recorder node on the same messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from bag_helpers import (
+    CAMERAS,
+    HEIGHT,
+    JOINTS,
+    WIDTH,
+    call,
+    per_topic,
+    read_all,
+    write_features,
+    write_teleop_bag,
+)
+from rclpy.parameter import Parameter
+from ros_harness import wait_until
+
+from recording.bag.bagio import BagWriter, open_bag, qos_from_connection
+from recording.bag.play_node import BagPlayer, PlayOptions
+from recording.bag.record_node import BagRecordNode
+
+pytestmark = pytest.mark.ros
+
+
+def _record_while_playing(ros, src: Path, out: Path, **play) -> tuple[Path, list[float]]:
+    with open_bag(src) as bag:
+        topics = sorted(bag.topics())
+        total = sum(c.msgcount for c in bag.connections)
+    writer = BagWriter(out)
+    rec = ros.add(BagRecordNode(writer, topics, discovery_period=0.1, context=ros.context))
+    player = BagPlayer(ros.node("player"), src, PlayOptions(wait_for_subscribers=20.0, **play))
+    assert wait_until(lambda: set(rec.subscribed) == set(topics), 20), rec.subscribed
+    stats = player.play()
+    assert sum(stats.counts.values()) == total
+    assert wait_until(lambda: sum(writer.counts.values()) >= total, 20), writer.counts
+    rec.close()
+    return out, stats.lateness
+
+
+def test_record_play_record_is_identical(ros, tmp_path):
+    """Play a bag while recording it: same messages per topic (bytes and order), same types and QoS."""
+    src = write_teleop_bag(tmp_path / "a", seconds=1.0, reliable=True)
+    copy, _ = _record_while_playing(ros, src, tmp_path / "b")
+    a, b = per_topic(read_all(src)), per_topic(read_all(copy))
+    assert a.keys() == b.keys()
+    for topic in a:
+        assert b[topic] == a[topic], topic
+    with open_bag(src) as x, open_bag(copy) as y:
+        qa = {c.topic: (c.msgtype, c.digest, qos_from_connection(c).reliability) for c in x.connections}
+        qb = {c.topic: (c.msgtype, c.digest, qos_from_connection(c).reliability) for c in y.connections}
+    assert qa == qb
+    meta = yaml.safe_load((copy / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["version"] == 9
+
+
+def test_play_timing_and_rate(ros, tmp_path):
+    """Loose bounds (the benchmark measures p50/p99): messages leave near their due time; --rate scales."""
+    src = write_teleop_bag(tmp_path / "a", seconds=1.0, reliable=True)
+    copy, lateness = _record_while_playing(ros, src, tmp_path / "b", rate=2.0)
+    late = np.asarray(lateness)
+    assert np.median(late) < 0.02, np.percentile(late, [50, 99])
+    with open_bag(src) as x, open_bag(copy) as y:
+        span_src = (x.reader.end_time - x.reader.start_time) * 1e-9
+        span_copy = (y.reader.end_time - y.reader.start_time) * 1e-9
+    # at rate 2 the recorded copy spans half the original (plus scheduling noise on a loaded machine)
+    assert span_src / 2 - 0.05 < span_copy < span_src / 2 + 0.5, (span_src, span_copy)
+
+
+def test_to_lerobot_equals_the_live_recorder(ros, tmp_path):
+    """Same messages into the recorder node (live, sim time) and into a bag -> the same rows.
+
+    The test drives /clock: for each frame it publishes the cameras, joint states and (every third
+    frame) an accepted trajectory, waits until both the recorder and the bag recorder have them,
+    then advances /clock by one frame period so the recorder's frame timer fires once.
+    """
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import Image, JointState
+    from std_srvs.srv import Trigger
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    from evo1_msgs.srv import StartEpisode
+    from evo1_ros.ros.image import numpy_to_image
+    from evo1_ros.ros.qos import COMMAND, SENSOR, STATE
+    from recording.bag.to_lerobot import ConvertOptions, convert, recorder_parameters
+    from recording.reader import LeRobotReader
+    from recording.recorder_node import RecorderNode
+    from recording.validator import validate_dataset
+
+    features = write_features(tmp_path / "f.yaml")
+    overrides = {
+        "features_file": str(features),
+        "cameras": list(CAMERAS),
+        "image_width": WIDTH,
+        "image_height": HEIGHT,
+        "fps": 10,
+        "stamp_source": "header",
+        "camera_max_age": 0.25,
+        "state_max_age": 0.25,
+        "reset_time": 0.0,
+        "episode_time_limit": 0.0,
+    }
+    params = recorder_parameters(None, overrides)
+    recorder = RecorderNode(
+        context=ros.context,
+        parameter_overrides=[
+            Parameter("use_sim_time", value=True),
+            Parameter("dataset_dir", value=str(tmp_path / "live")),
+            *[Parameter(k, value=v) for k, v in overrides.items()],
+        ],
+    )
+    ros.add(recorder)
+    cam_topics = [f"/cameras/{c}/image_raw" for c in CAMERAS]
+    topics = [*cam_topics, "/xarm/joint_states", "/xarm/accepted_trajectory", "/clock"]
+    writer = BagWriter(tmp_path / "bag")
+    bagrec = ros.add(BagRecordNode(writer, topics, discovery_period=0.1, context=ros.context))
+    pub = ros.node("pub")
+    clock = pub.create_publisher(Clock, "/clock", 10)
+    cams = [pub.create_publisher(Image, t, SENSOR) for t in cam_topics]
+    js = pub.create_publisher(JointState, "/xarm/joint_states", STATE)
+    traj = pub.create_publisher(JointTrajectory, "/xarm/accepted_trajectory", COMMAND)
+    assert wait_until(lambda: set(bagrec.subscribed) == set(topics), 20), bagrec.subscribed
+
+    def stamp(ns: int) -> Time:
+        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+    def tick_clock(ns: int) -> None:
+        n = writer.counts.get("/clock", 0)
+        clock.publish(Clock(clock=stamp(ns)))
+        assert wait_until(lambda: recorder.get_clock().now().nanoseconds == ns, 10)
+        assert wait_until(lambda: writer.counts.get("/clock", 0) > n, 10)
+
+    t0 = 1_000_000_000_000
+    tick_clock(t0)
+    client = ros.node("client")
+    res = call(client, StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="t"))
+    assert res.success, res.message
+    period = 100_000_000
+    frames = 20
+    for k in range(1, frames + 1):
+        t = t0 + k * period
+        before = {s: recorder.sampler[s].count for s in recorder.sampler.streams}
+        commands, logged = recorder.tracker.commands, sum(writer.counts.values())
+        sent = 0
+        for i, p in enumerate(cams):
+            img = np.full((HEIGHT, WIDTH, 3), (10 * k + 50 * i) % 256, np.uint8)
+            p.publish(numpy_to_image(img, "rgb8", stamp=stamp(t - 50_000_000)))
+            sent += 1
+        q = 0.01 * k + 0.1 * np.arange(len(JOINTS))
+        js.publish(_js(JointState, stamp(t - 40_000_000), q))
+        sent += 1
+        if k % 3 == 1:
+            # a ramp: sampled between its points at the frame times, as the driver runs it
+            pts = [_pt(JointTrajectoryPoint, q + 0.05, 0), _pt(JointTrajectoryPoint, q + 0.35, 250_000_000)]
+            msg = JointTrajectory(joint_names=list(JOINTS), points=pts)
+            msg.header.stamp = stamp(t - 60_000_000)
+            traj.publish(msg)
+            sent += 1
+            assert wait_until(lambda c=commands: recorder.tracker.commands > c, 10)
+        assert wait_until(
+            lambda b=before: all(
+                recorder.sampler[s].count > b[s] for s in [*cam_topics, "/xarm/joint_states"]
+            ),
+            10,
+        ), k
+        assert wait_until(lambda n=logged + sent: sum(writer.counts.values()) >= n, 10), (k, writer.counts)
+        sampled = recorder.sampler.frames_sampled
+        tick_clock(t)
+        assert wait_until(lambda n=sampled: recorder.sampler.frames_sampled > n, 10), k
+    saved = call(client, Trigger, "/recorder/save_episode")
+    assert saved.success, saved.message
+    bagrec.close()
+
+    live = LeRobotReader(tmp_path / "live")
+    assert live.episode_length(0) >= frames - 1
+    report = convert(
+        [tmp_path / "bag"], tmp_path / "offline", ConvertOptions(params, task="t", use_sim_time=True)
+    )
+    assert report.episodes == [0]
+    assert validate_dataset(tmp_path / "offline").ok
+    off = LeRobotReader(tmp_path / "offline")
+    a, b = live.episode_columns(0), off.episode_columns(0)
+    assert live.episode_length(0) == off.episode_length(0)
+    for key in ("observation.state", "action", "timestamp", "frame_index"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    n = live.episode_length(0)
+    ts = [i / 10 for i in range(n)]
+    for cam in CAMERAS:
+        np.testing.assert_array_equal(live.decode_video(0, cam, ts), off.decode_video(0, cam, ts))
+
+
+def _js(cls, stamp, q):
+    msg = cls(name=list(JOINTS), position=[float(v) for v in q])
+    msg.header.stamp = stamp
+    return msg
+
+
+def _pt(cls, q, nanosec: int):
+    pt = cls(positions=[float(v) for v in q])
+    pt.time_from_start.nanosec = nanosec
+    return pt
