@@ -121,10 +121,11 @@ def load_vlm_weights(model: Evo1Model, folder: Path) -> int:
     official: dict[str, torch.Tensor] = {}
     ours: dict[str, torch.Tensor] = {}
     for key, value in raw.items():
+        key = key[len("model.") :] if key.startswith("model.") else key  # newer -hf files nest under model.
         if key.startswith(("vision_model.", "mlp1.", "language_model.model.")):
-            official["embedder.model." + key] = value  # remote-code layout → official mapper
-        elif key.startswith("model.") and not key.startswith("model.lm_head"):
-            ours["embedder.model." + key[len("model.") :]] = value  # transformers -hf layout
+            official["embedder.model." + key] = value  # remote-code layout (and the old -hf LLM) → mapper
+        elif key.startswith(("vision_tower.", "multi_modal_projector.", "language_model.")):
+            ours["embedder.model." + key] = value  # transformers -hf layout = our module names
     mapped, _ = official_to_ours(official, model.config.vlm_num_layers)
     ours.update(mapped)
     expected = {k: v for k, v in model.state_dict().items() if k.startswith("embedder.")}

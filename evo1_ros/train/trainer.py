@@ -450,6 +450,8 @@ class Trainer:
             f"at {self.plan.fps} fps, {sum(p.numel() for p in self.model.parameters() if p.requires_grad):,} "
             f"trainable parameters, device {self.device}, {self.world} process(es)"
         )
+        if self.init.kind == "random" and cfg.model.get("preset", "full") == "full":
+            self.log("init: random weights everywhere (give --vlm DIR for the InternVL3-1B backbone)")
         bar = None
         if self.rank == 0 and cfg.progress:
             from tqdm import tqdm

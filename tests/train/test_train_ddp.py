@@ -1,12 +1,15 @@
-"""Two processes under `torchrun` (CPU, gloo) train exactly like one process with the same global batch."""
+"""Two processes under `torchrun` or `accelerate launch` (CPU, gloo) train like one process with the same
+global batch."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from train_helpers import TINY_MODEL, tiny_config
@@ -15,24 +18,29 @@ from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer, train
 
 COMMON = dict(steps=3, batch_size=4, num_workers=0, augmentation=True, warmup_steps=1)
+ACCELERATE = Path(sys.executable).with_name("accelerate")
 
 
-def test_torchrun_two_processes_match_one(synth_ds: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def one_process(synth_ds: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("one")
+    train(tiny_config([str(synth_ds)], root / "run", **COMMON), log=lambda _: None)
+    init = Trainer(
+        tiny_config([str(synth_ds)], root / "init", **COMMON), log=lambda _: None
+    ).model.state_dict()
+    return root / "run", init
+
+
+def _args(synth_ds: Path, out: Path) -> list[str]:
     model = [f"model.{k}={v}" for k, v in TINY_MODEL.items()]
     rest = [f"{k}={v}" for k, v in COMMON.items()]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
+    return [
         "-m",
         "evo1_ros.train",
         "--dataset",
         str(synth_ds),
         "--out",
-        str(tmp_path / "ddp"),
+        str(out),
         *model,
         *rest,
         "lr=1e-3",
@@ -43,21 +51,17 @@ def test_torchrun_two_processes_match_one(synth_ds: Path, tmp_path: Path) -> Non
         "validate_datasets=off",
         "log_interval=1",
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=280)
+
+
+def _compare(one: Path, init: dict, two: Path, proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "2 process(es)" in proc.stdout
-
-    train(tiny_config([str(synth_ds)], tmp_path / "one", **COMMON), log=lambda _: None)
-    one = [float(r["loss"]) for r in read_log(tmp_path / "one" / "train_log.csv")]
-    two = [float(r["loss"]) for r in read_log(tmp_path / "ddp" / "train_log.csv")]
-    assert len(one) == len(two) == 3
-    assert all(abs(a - b) < 1e-5 for a, b in zip(one, two, strict=True)), (one, two)
-    wa = load_file(str(tmp_path / "one" / "model.safetensors"))
-    wb = load_file(str(tmp_path / "ddp" / "model.safetensors"))
-    init = Trainer(
-        tiny_config([str(synth_ds)], tmp_path / "init", **COMMON), log=lambda _: None
-    ).model.state_dict()
+    a = [float(r["loss"]) for r in read_log(one / "train_log.csv")]
+    b = [float(r["loss"]) for r in read_log(two / "train_log.csv")]
+    assert len(a) == len(b) == 3
+    assert all(abs(x - y) < 1e-5 for x, y in zip(a, b, strict=True)), (a, b)
+    wa = load_file(str(one / "model.safetensors"))
+    wb = load_file(str(two / "model.safetensors"))
     assert wa.keys() == wb.keys()
     # Gradients are summed in another order across ranks (float rounding ~1e-9). Adam divides by sqrt(v), so
     # where the true gradient is ~0 (key biases: softmax ignores them) that noise becomes steps of order lr;
@@ -67,3 +71,34 @@ def test_torchrun_two_processes_match_one(synth_ds: Path, tmp_path: Path) -> Non
     assert diff < 1e-4 and moved > 1e-3, (diff, moved)
     key_bias_free = [k for k in wa if not k.endswith("in_proj_bias")]
     assert all(torch.allclose(wa[k], wb[k], rtol=1e-4, atol=2e-5) for k in key_bias_free)
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=280)
+
+
+def test_torchrun_two_processes_match_one(synth_ds: Path, tmp_path: Path, one_process) -> None:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    proc = _run([*launcher, *_args(synth_ds, tmp_path / "ddp")])
+    _compare(*one_process, tmp_path / "ddp", proc)
+
+
+@pytest.mark.slow  # same DDP path as torchrun (accelerate only sets the env); ~30 s more on 2 busy cores
+@pytest.mark.skipif(shutil.which(str(ACCELERATE)) is None, reason="accelerate is not installed")
+def test_accelerate_launch_two_processes_match_one(synth_ds: Path, tmp_path: Path, one_process) -> None:
+    launcher = [
+        str(ACCELERATE),
+        "launch",
+        "--multi_gpu",  # = DDP; with no GPU visible the processes run on the CPU with gloo
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
+    proc = _run([*launcher, *_args(synth_ds, tmp_path / "acc")])
+    _compare(*one_process, tmp_path / "acc", proc)

@@ -52,7 +52,8 @@ def test_a_finished_run_is_not_overwritten_and_resume_needs_a_checkpoint(
 
 
 def test_stage1_keeps_every_vlm_weight_and_stage2_trains_them(synth_ds: Path, tmp_path: Path) -> None:
-    trainer = Trainer(tiny_config([str(synth_ds)], tmp_path / "s1", steps=3, batch_size=4), log=_quiet)
+    cfg = tiny_config([str(synth_ds)], tmp_path / "s1", steps=3, batch_size=4, tensorboard=True)
+    trainer = Trainer(cfg, log=_quiet)
     vlm_before = {k: v.clone() for k, v in trainer.model.embedder.state_dict().items()}
     head_before = {k: v.clone() for k, v in trainer.model.action_head.state_dict().items()}
     trainer.run()
@@ -60,6 +61,7 @@ def test_stage1_keeps_every_vlm_weight_and_stage2_trains_them(synth_ds: Path, tm
     assert all(torch.equal(vlm_before[k], vlm_after[k]) for k in vlm_before)
     for name, p in trainer.model.embedder.named_parameters():
         assert p.grad is None and not p.requires_grad, name
+    assert list((tmp_path / "s1" / "tensorboard").glob("events.out.tfevents.*"))
     head_after = trainer.model.action_head.state_dict()
     assert any(not torch.equal(head_before[k], head_after[k]) for k in head_before)
 
