@@ -45,8 +45,8 @@ class ExpertSettings:
     pour_height: float = 0.16  # m, grasp point above the box rim while pouring
     pour_tilt_deg: float = 110.0  # rotation about the tool x axis
     cartesian_step: float = 0.02  # m between IK waypoints
-    max_joint_speed: float = 0.6  # rad/s (driver cap: 1.0)
-    max_joint_acc: float = 2.0  # rad/s² (driver cap: 4.0)
+    max_joint_speed: float = 0.8  # rad/s (driver cap: 1.0)
+    max_joint_acc: float = 3.0  # rad/s² (driver cap: 4.0)
     gripper_time: float = 0.8  # s for a full close/open (drive_joint cap 1.5 rad/s -> >= 0.57 s)
     max_grasp_attempts: int = 3
     scene: dict[str, float] = field(default_factory=dict)  # object sizes (the sim's task_state "scene")
