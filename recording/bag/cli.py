@@ -114,8 +114,12 @@ def cmd_to_lerobot(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from evo1_ros.evaluation.bag_eval import main_eval  # torch: only for this command
+    from evo1_ros.model.errors import CheckpointError
 
-    return main_eval(args)
+    try:
+        return main_eval(args)
+    except CheckpointError as e:
+        raise BagError(str(e)) from None
 
 
 def register(subparsers: Any) -> None:
@@ -180,6 +184,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("-p", "--param", action="append", default=[], help="recorder parameter NAME:=VALUE")
     e.add_argument("--horizon", type=int, default=0, help="steps compared (0 = the model's horizon)")
     e.add_argument("--stride", type=int, default=1, help="score every N-th frame")
+    e.add_argument("--view-map", nargs="+", help="camera per model view ('' = masked); default base wrist ''")
+    e.add_argument("--units", default="rep103", choices=["rep103", "official_xarm6"], help="checkpoint units")
     e.add_argument("--device", default="cpu")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=_guard(cmd_eval))

@@ -1,0 +1,1 @@
+"""Offline evaluation of checkpoints against recorded data (needs the model, so not in recording/)."""
