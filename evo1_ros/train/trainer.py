@@ -198,9 +198,8 @@ class Trainer:
             raise TrainConfigError(
                 f"{self.out} already holds a training run; resume it with resume=true or choose another --out"
             )
-        scratch = self.out / ".build"
-        if self.rank == 0:
-            scratch.mkdir(parents=True, exist_ok=True)
+        scratch = self.out / ".build" / f"rank{self.rank}"  # per rank: no two processes write one file
+        scratch.mkdir(parents=True, exist_ok=True)
         self._init_distributed()
         self.init = model_config_for(cfg, scratch)
         model_cfg = self.init.config

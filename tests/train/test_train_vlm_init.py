@@ -47,3 +47,15 @@ def test_vlm_folder_without_weights_is_refused(synth_ds: Path, tmp_path: Path) -
     build_byte_level_tokenizer(folder)
     with pytest.raises(TrainConfigError, match=r"no \*\.safetensors weights"):
         Trainer(tiny_config([str(synth_ds)], tmp_path / "run", vlm=str(folder)), log=lambda _: None)
+
+
+def test_official_checkpoint_init_loads_every_weight(synth_ds: Path, tmp_path: Path) -> None:
+    from evo1_ros.model.official_checkpoint import load_official_checkpoint
+
+    ref = Path(__file__).resolve().parents[1] / "data" / "evo1_reference_A"
+    cfg = tiny_config([str(synth_ds)], tmp_path / "run", init=f"official:{ref}", model={"preset": "tiny"})
+    trainer = Trainer(cfg, log=lambda _: None)
+    want = load_official_checkpoint(ref).model.state_dict()
+    got = trainer.model.state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert trainer.init.tokenizer_dir == ref / "tokenizer"
