@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-decode", action="store_true", help="do not decode videos (skips frame/pts/image-stat checks)"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="image stats differing from the decoded video are errors (default: warnings; codec loss on "
+        "noisy frames shifts them)",
+    )
     p.set_defaults(func=_guard("validate", _cmd_validate))
 
     p = sub.add_parser(
@@ -124,7 +130,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     bar = Progress("validating")
     try:
-        report = validate_dataset(args.dir, decode_videos=not args.no_decode, progress=bar)
+        report = validate_dataset(
+            args.dir, decode_videos=not args.no_decode, progress=bar, strict=getattr(args, "strict", False)
+        )
     finally:
         bar.close()
     if args.json:
@@ -137,11 +145,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                     "frames": report.frames,
                     "videos_decoded": report.videos_decoded,
                     "problems": [{"path": p.path, "reason": p.reason} for p in report.problems],
+                    "warnings": [{"path": p.path, "reason": p.reason} for p in report.warnings],
                 },
                 indent=2,
             )
         )
     else:
+        for warn in report.warnings:
+            print(f"warning: {warn}")
         for prob in report.problems:
             print(prob)
         if report.ok:
