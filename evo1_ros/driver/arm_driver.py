@@ -123,7 +123,7 @@ class DriverConfig:
     brake_timeout: float = 1.0  # s to wait for the command to brake to rest before leaving the stream
     home_position: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     home_speed_fraction: float = 0.5  # of max_velocity
-    streamer: str = "thread"  # "thread": in-process loop; "process": own process (servo mode only)
+    streamer: str = "process"  # "process": own process (servo mode only); "thread": in-process loop
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)  # of the streamer process
 
     def __post_init__(self) -> None:
@@ -171,6 +171,7 @@ class DriverStatus:
     reconnects: int = 0  # connections re-established (and the operator's state restored) after a drop
     gripper_polls: int = 0  # gripper position reads
     periods: list[float] = field(default_factory=list)
+    send_times: list[float] = field(default_factory=list)  # s per servo SDK call (process streamer)
 
 
 class ArmDriver:
@@ -204,6 +205,7 @@ class ArmDriver:
         self._threads: list[threading.Thread] = []
         self._stream_thread: threading.Thread | None = None
         self._periods: deque[float] = deque(maxlen=4000)
+        self._send_times: deque[float] = deque(maxlen=4000)  # s per servo call (process streamer)
         self._cycles = self._sent = self._send_failures = self._late = 0
         self._last_late_warning = -1e9
         self._accepted = self._rejected = 0
@@ -335,6 +337,7 @@ class ArmDriver:
     def status(self) -> DriverStatus:
         with self._lock:
             periods = list(self._periods)
+            send_times = list(self._send_times)
         rate = 1.0 / float(np.mean(periods[-200:])) if len(periods) > 10 else 0.0
         connected = self.session.connected
         return DriverStatus(
@@ -358,6 +361,7 @@ class ArmDriver:
             reconnects=self._reconnects,
             gripper_polls=self._gripper_polls,
             periods=periods,
+            send_times=send_times,
         )
 
     # -- commands -----------------------------------------------------------------------------------
@@ -853,7 +857,8 @@ class ArmDriver:
             with self._lock:
                 listeners = list(self._command_listeners)
                 self._periods.extend(entry[1] for entry in entries)
-            for now, _period, step_dt, cmd in entries:
+            self._send_times.extend(entry[3] for entry in entries if entry[3] > 0.0)
+            for now, _period, step_dt, _send, cmd in entries:
                 for listener in listeners:
                     listener(now, step_dt, cmd)
         if snap is not None:

@@ -48,7 +48,7 @@ SEQLOCK, APPLIED, CYCLES, SENT, FAILURES, LATE, MOVING, BUSY, CONN_OK, RING_HEAD
 READY_FLAG, HEARTBEAT = 12, 13
 HEADER = 32  # slots before the last command vector
 RING_SLOTS = 4096  # ring entries (16 s at 250 Hz)
-ENTRY_EXTRA = 3  # now, period (real), step_dt (capped)
+ENTRY_EXTRA = 4  # now, period (real), step_dt (capped), send (s the SDK call took; 0 = none sent)
 
 MAX_MESSAGE = 1 << 22  # bytes; a trajectory larger than this is refused by the channel
 _SEQ = struct.Struct("<I")
@@ -261,6 +261,7 @@ class _Child:
                 cmd = streamer.step(now, step_dt)
                 c = cmd.tolist()
                 arm = c[:6]
+                send_s = 0.0
                 if arm != last_cmd or now - last_send >= keepalive:
                     try:
                         code = self.api.set_servo_angle_j(arm, is_radian=True)
@@ -273,10 +274,11 @@ class _Child:
                         failures += 1
                         self.event(b"F" + _FAIL.pack(self.epoch, int(code)))
                     shm[LAST_CODE] = code
+                    send_s = clock() - now
                     if not self.api.connected:
                         shm[CONN_OK] = 0.0
                 row = ring[head % RING_SLOTS]
-                row[0], row[1], row[2] = now, dt, step_dt
+                row[0], row[1], row[2], row[3] = now, dt, step_dt, send_s
                 row[ENTRY_EXTRA:] = cmd
                 head += 1
                 if dt > 10 * period and now - last_warning > 5.0:
@@ -580,8 +582,8 @@ class ProcessStreamer:
     def epoch(self) -> int:
         return self._epoch
 
-    def drain(self) -> list[tuple[float, float, float, np.ndarray]]:
-        """New ring entries since the last call: (time, real period, capped step, command)."""
+    def drain(self) -> list[tuple[float, float, float, float, np.ndarray]]:
+        """New ring entries since the last call: (time, real period, capped step, send s, command)."""
         shm = self._shm
         if shm is None:
             return []
@@ -594,7 +596,7 @@ class ProcessStreamer:
         out = []
         for k in range(self._tail, head):
             row = shm[base + (k % RING_SLOTS) * width : base + (k % RING_SLOTS + 1) * width].copy()
-            out.append((float(row[0]), float(row[1]), float(row[2]), row[ENTRY_EXTRA:]))
+            out.append((float(row[0]), float(row[1]), float(row[2]), float(row[3]), row[ENTRY_EXTRA:]))
         self._tail = head
         return out
 

@@ -83,7 +83,7 @@ PARAMS = [
     ),
     ParamSpec(
         "streamer",
-        "thread",
+        "process",
         "thread: servo loop in this process; process: own process + SDK connection (servo mode)",
         choices=["thread", "process"],
     ),
@@ -140,6 +140,7 @@ class XArmDriverNode(Node):
         # monotonic start -> the header.stamp it came from, while its submit runs (exact echo)
         self._stamps: dict[float, object] = {}
         self.driver = ArmDriver(config, limits, gripper_map, on_event=self._on_event)
+        self._joint_names = list(self.driver.joint_names)
 
         services = ReentrantCallbackGroup()  # bring-up can take a second; don't block the timers
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATE)
@@ -257,7 +258,7 @@ class XArmDriverNode(Node):
         q, dq = state
         msg = JointState()
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.name = list(self.driver.joint_names)
+        msg.name = self._joint_names  # built once; the arrays go straight from the latest report
         msg.position = q.tolist()
         msg.velocity = dq.tolist()
         self.joint_pub.publish(msg)

@@ -39,20 +39,28 @@ def controller() -> Iterator[LoopbackController]:
         ctrl.stop()
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "streamer(kind): run the driver_node fixture with this streamer ('thread' or 'process')"
+        " instead of the configured default (for tests of one streamer's internals)",
+    )
+
+
 @pytest.fixture
-def driver_node(ros, controller):
+def driver_node(request, ros, controller):
     """The xarm_driver node in-process (namespace /xarm), brought up against `controller`."""
     from evo1_ros.nodes.xarm_driver import XArmDriverNode
 
-    node = XArmDriverNode(
-        context=ros.context,
-        namespace="/xarm",
-        parameter_overrides=[
-            Parameter("robot_ip", value=controller.host),
-            Parameter("status_rate", value=10.0),
-            Parameter("reconnect_period", value=0.3),
-        ],
-    )
+    overrides = [
+        Parameter("robot_ip", value=controller.host),
+        Parameter("status_rate", value=10.0),
+        Parameter("reconnect_period", value=0.3),
+    ]
+    marker = request.node.get_closest_marker("streamer")
+    if marker is not None:
+        overrides.append(Parameter("streamer", value=str(marker.args[0])))
+    node = XArmDriverNode(context=ros.context, namespace="/xarm", parameter_overrides=overrides)
     ros.add(node)
     assert wait_until(lambda: node.driver.state == DriverState.READY, 15), node.driver.status()
     yield node

@@ -110,6 +110,7 @@ def test_replacement_midway_is_smooth(io, controller, driver_node):
     )
 
 
+@pytest.mark.streamer("thread")  # the process streamer's stall: test_streamer_process.py (SIGSTOP)
 def test_stalled_servo_thread_slows_the_command_instead_of_jumping(io, controller, driver_node):
     """A starved streaming thread (GC, a loaded PC) must not turn into one big servo step: on a real
     xArm that is a C24 over-speed fault, or a lurch. Stall the thread once for 0.6 s mid-motion."""
@@ -144,6 +145,7 @@ def test_stalled_servo_thread_slows_the_command_instead_of_jumping(io, controlle
     )
 
 
+@pytest.mark.streamer("thread")  # in-cycle listener; the process pauses (confirmed) before disabling
 def test_disable_while_a_servo_command_is_in_flight_is_not_a_fault(io, controller, driver_node):
     """disable() racing the streaming thread: the command it already decided to send is refused by
     the now disabled controller (code 9). That is the disable taking effect, not a fault."""
