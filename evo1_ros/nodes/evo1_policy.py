@@ -166,12 +166,19 @@ def observation_from_messages(
 
 
 def trajectory_message(
-    joint_names: Sequence[str], times: np.ndarray, positions: np.ndarray, velocities: np.ndarray, now: float
+    joint_names: Sequence[str],
+    times: np.ndarray,
+    positions: np.ndarray,
+    velocities: np.ndarray,
+    now: float,
+    pool: list[JointTrajectoryPoint] | None = None,
 ) -> JointTrajectory:
     """Absolute step times + filtered points -> JointTrajectory stamped `now` (time_from_start > 0).
 
-    Fields are filled with array.array buffers: rclpy copies those without checking every element,
-    which is most of the cost of a 50-point message.
+    Fields are filled with array.array buffers (rclpy copies those without checking every element).
+    `pool`: point objects reused from the previous message, grown as needed. Building 50 fresh
+    points is most of this function's cost; reuse is safe for a caller that publishes each message
+    (publish serialises it) before building the next one from the same thread.
     """
     msg = JointTrajectory()
     msg.header.stamp = seconds_to_time(now)
@@ -179,14 +186,16 @@ def trajectory_message(
     q = np.ascontiguousarray(positions, dtype=np.float64)
     v = np.ascontiguousarray(velocities, dtype=np.float64)
     offsets = np.rint((np.asarray(times, dtype=np.float64) - now) * 1e9).astype(np.int64)
-    points = []
-    for k in np.flatnonzero(offsets > 0):
-        point = JointTrajectoryPoint()
+    keep = np.flatnonzero(offsets > 0)
+    if pool is None:
+        pool = []
+    while len(pool) < keep.size:
+        pool.append(JointTrajectoryPoint())
+    points = pool[: keep.size]
+    for point, k in zip(points, keep, strict=True):
         point.positions = array.array("d", q[k].tobytes())
         point.velocities = array.array("d", v[k].tobytes())
-        ns = int(offsets[k])
-        point.time_from_start.sec, point.time_from_start.nanosec = divmod(ns, 1_000_000_000)
-        points.append(point)
+        point.time_from_start.sec, point.time_from_start.nanosec = divmod(int(offsets[k]), 1_000_000_000)
     msg.points = points
     return msg
 
@@ -300,6 +309,7 @@ class Evo1PolicyNode(Node):
         self._had_chunk = False
         self._reset_time = float("-inf")  # observations before the last reset are not used
         self._hold_stream = ""  # the stream a hold is waiting for
+        self._point_pool: list[JointTrajectoryPoint] = []  # reused by the worker thread's messages
         self.chunks_computed = 0
         self.chunks_dropped = 0
         self.commands_sent = 0
@@ -653,7 +663,7 @@ class Evo1PolicyNode(Node):
             else:
                 self.steps_clamped += int(result_f.clamped)
                 msg = trajectory_message(
-                    self.joint_names, times, result_f.positions, result_f.velocities, now
+                    self.joint_names, times, result_f.positions, result_f.velocities, now, self._point_pool
                 )
                 self.state = PolicyStatus.RUNNING
                 self.reason = ""
