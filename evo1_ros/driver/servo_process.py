@@ -27,6 +27,7 @@ import json
 import math
 import mmap
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -321,6 +322,9 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shm-fd", type=int, required=True)
     args = parser.parse_args(argv)
     die_with_parent()
+    # Ctrl-C reaches the whole process group: the driver then brakes the command to rest through
+    # this process before it asks it to quit, so it must not die of the SIGINT itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(args.channel_fd)
     cfg = json.loads(conn.recv_bytes(1 << 16).decode("utf-8"))
     n = len(cfg["limits"]["names"])

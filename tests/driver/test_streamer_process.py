@@ -227,3 +227,14 @@ def test_node_with_the_process_streamer(ros, controller) -> None:
     )
     assert wait_until(lambda: len(accepted) >= 1, 5)
     assert np.allclose(accepted.last().points[-1].positions, goal)
+
+
+def test_ctrl_c_does_not_kill_the_process_before_the_driver_braked(controller, process_driver) -> None:
+    """Ctrl-C reaches the whole process group; the driver's shutdown then still brakes the command to
+    rest through the streamer process, so the process must survive the SIGINT itself."""
+    driver, _ = process_driver
+    pid = driver.streamer_pid
+    os.kill(pid, signal.SIGINT)
+    driver.submit(ARM, [0.6], [[0.2, 0, 0, 0, 0, 0]], None, None)
+    assert wait_until(lambda: abs(controller.q[0] - 0.2) < 2e-3, 10), driver.status()
+    assert driver.streamer_pid == pid and driver.state == DriverState.READY
