@@ -10,6 +10,7 @@ truncated bag, unknown topic or type) raises :class:`BagError` with one line say
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,8 +243,14 @@ class BagWriter:
         self.counts: dict[str, int] = {}
         self._bytes = 0
         self._first_ns: int | None = None
+        self.closed = False
+        self._lock = threading.RLock()  # callbacks of several executor threads, and close() from another
 
     def add_topic(self, topic: str, msgtype: str, qos: QosSpec) -> None:
+        with self._lock:
+            self._add_topic(topic, msgtype, qos)
+
+    def _add_topic(self, topic: str, msgtype: str, qos: QosSpec) -> None:
         ensure_type(msgtype)
         self._topics[topic] = (msgtype, qos)
         self.counts.setdefault(topic, 0)
@@ -258,9 +265,15 @@ class BagWriter:
 
     def new_file(self) -> Path:
         """Close the current bag file (if any) and open the next one."""
+        with self._lock:
+            return self._new_file()
+
+    def _new_file(self) -> Path:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
-        self.close()
+        if self.closed:
+            raise BagError(f"{self.out}: the bag is closed")
+        self._close_file()
         self.index += 1
         if self.splitting or self.index > 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -279,6 +292,13 @@ class BagWriter:
         return path
 
     def write(self, topic: str, t_ns: int, raw: bytes | memoryview) -> None:
+        """Append one message (ignored after :meth:`close`: late callbacks must not reopen the bag)."""
+        with self._lock:
+            self._write(topic, t_ns, raw)
+
+    def _write(self, topic: str, t_ns: int, raw: bytes | memoryview) -> None:
+        if self.closed:
+            return
         if self._writer is None or (
             self._first_ns is not None
             and (
@@ -294,6 +314,12 @@ class BagWriter:
         self.counts[topic] = self.counts.get(topic, 0) + 1
 
     def close(self) -> None:
+        """Close the bag for good (a valid, complete rosbag2 folder)."""
+        with self._lock:
+            self._close_file()
+            self.closed = True
+
+    def _close_file(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
