@@ -159,38 +159,41 @@ def test_driver_fault_stops_the_policy(rig):
     assert not resp.success and "FAULT" in resp.message
 
 
-@pytest.mark.parametrize("problem", ["missing", "truncated", "no_fps"])
-def test_bad_checkpoint_exits_2_with_one_line(spawn, checkpoint, tmp_path, problem):
-    ckpt = tmp_path / "ckpt"
-    params = []
-    if problem == "missing":
-        ckpt = tmp_path / "does_not_exist"
-        expected = "checkpoint folder not found"
-    elif problem == "truncated":
-        shutil.copytree(checkpoint, ckpt)
-        weights = ckpt / "model.safetensors"
-        weights.write_bytes(weights.read_bytes()[:1000])
-        expected = "model.safetensors is truncated"
-    else:
-        shutil.copytree(checkpoint, ckpt)
-        (ckpt / "training.json").unlink()
-        expected = "set control_rate:=HZ"
-    argv = [
-        sys.executable,
-        "-m",
-        "evo1_ros.nodes.evo1_policy",
-        "--ros-args",
-        "-p",
-        f"checkpoint:={ckpt}",
-        *params,
-    ]
+def test_missing_checkpoint_exits_2_with_one_line(spawn, tmp_path):
+    """The real executable: one line naming the problem, exit code 2, no traceback."""
+    ckpt = tmp_path / "does_not_exist"
+    argv = [sys.executable, "-m", "evo1_ros.nodes.evo1_policy", "--ros-args", "-p", f"checkpoint:={ckpt}"]
     proc = spawn(argv, name="policy")
     assert wait_for(lambda: proc.proc.poll() is not None, 120), proc.output()
     out = proc.output()
     assert proc.proc.returncode == 2, out
     errors = [line for line in out.splitlines() if "cannot start" in line]
-    assert len(errors) == 1 and expected in errors[0], out
+    assert len(errors) == 1 and f"checkpoint folder not found: {ckpt}" in errors[0], out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("problem", ["truncated", "not_a_checkpoint", "no_fps", "wrong_joints"])
+def test_bad_checkpoint_stops_start_up(make_policy_node, checkpoint, tmp_path, problem):
+    """Each start-up error is a ValueError subclass (run_node turns it into one line and exit 2)."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, ckpt)
+    params = {}
+    if problem == "truncated":
+        weights = ckpt / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+        expected = "model.safetensors is truncated"
+    elif problem == "not_a_checkpoint":
+        (ckpt / "model.safetensors").unlink()
+        expected = "holds neither model.safetensors"
+    elif problem == "no_fps":
+        (ckpt / "training.json").unlink()
+        expected = "set control_rate:=HZ"
+    else:
+        params["joint_names"] = ["joint1", "joint2"]
+        expected = "the checkpoint's state/action have 7/7 dims but joint_names has 2"
+    with pytest.raises(ValueError) as exc:
+        make_policy_node(ckpt, **params)
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_missing_joint_is_an_error_not_zeros(rig):
