@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 _MCL_CURRENT, _MCL_FUTURE = 1, 2
 _PR_SET_TIMERSLACK = 29
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -86,13 +85,6 @@ def apply_realtime(config: RealtimeConfig) -> list[tuple[str, str]]:
     else:
         lines.append(("info", "streamer runs at normal priority (rt_priority 0)"))
     return lines
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this process when its parent dies (no orphaned streamer)."""
-    import signal
-
-    _libc().prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def sleep_until(deadline: float, spin: float, clock=time.monotonic) -> None:

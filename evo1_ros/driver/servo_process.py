@@ -42,7 +42,7 @@ import numpy as np
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.servo_stream import ServoStreamer
 from evo1_ros.control.trajectory import Trajectory, validate
-from evo1_ros.driver.realtime import RealtimeConfig, apply_realtime, die_with_parent, sleep_until
+from evo1_ros.driver.realtime import RealtimeConfig, apply_realtime, sleep_until
 
 # -- shared-memory layout (float64 slots) -----------------------------------------------------------
 SEQLOCK, APPLIED, CYCLES, SENT, FAILURES, LATE, MOVING, BUSY, CONN_OK, RING_HEAD, EPOCH, LAST_CODE = range(12)
@@ -321,7 +321,8 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--shm-fd", type=int, required=True)
     args = parser.parse_args(argv)
-    die_with_parent()
+    # No PR_SET_PDEATHSIG: it fires when the *thread* that started this process ends (a service
+    # thread may restart it). A dead driver closes the channel instead, and the loop quits on EOF.
     # Ctrl-C reaches the whole process group: the driver then brakes the command to rest through
     # this process before it asks it to quit, so it must not die of the SIGINT itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -238,3 +238,22 @@ def test_ctrl_c_does_not_kill_the_process_before_the_driver_braked(controller, p
     driver.submit(ARM, [0.6], [[0.2, 0, 0, 0, 0, 0]], None, None)
     assert wait_until(lambda: abs(controller.q[0] - 0.2) < 2e-3, 10), driver.status()
     assert driver.streamer_pid == pid and driver.state == DriverState.READY
+
+
+def test_the_process_exits_when_the_driver_is_gone() -> None:
+    """A driver that dies (even SIGKILLed) closes the channel; the streamer quits instead of lingering."""
+    from evo1_ros.driver.servo_process import ProcessStreamer
+
+    streamer = ProcessStreamer(
+        JointLimits.from_yaml().subset(ARM), "127.0.0.1", 200.0, 2.0, 0.1, RealtimeConfig(), lambda *_: None
+    )
+    streamer.start()
+    try:
+        assert wait_until(lambda: streamer.ready, 20)
+        proc = streamer._proc
+        streamer._conn.close()  # what the kernel does to every fd of a dead process
+        assert wait_until(lambda: proc.poll() is not None, 10)
+        assert proc.returncode == 0
+    finally:
+        streamer._conn = None
+        streamer.close()
