@@ -56,7 +56,7 @@ from evo1_ros.paths import config_file
 from evo1_ros.ros.image import ImageConversionError, to_rgb8
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParamSpec, declare_parameters
-from evo1_ros.ros.qos import COMMAND, LATCHED, SENSOR, STATUS
+from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
 from evo1_ros.ros.sync import make_approximate_synchronizer
 from recording.tasks_catalogue import load_tasks, resolve_task
 
@@ -346,7 +346,8 @@ class Evo1PolicyNode(Node):
         )
         for index, sub in enumerate(self.sync.subscribers):
             sub.registerCallback(self._on_stream, index)
-        self.create_subscription(String, "~/task", self._on_task_topic, LATCHED, callback_group=inputs)
+        # Reliable + volatile: matches `ros2 topic pub` defaults and latched (transient-local) publishers.
+        self.create_subscription(String, "~/task", self._on_task_topic, STATUS, callback_group=inputs)
         if p.driver_status_topic:
             self.create_subscription(
                 DiagnosticStatus, p.driver_status_topic, self._on_driver_status, STATUS, callback_group=inputs

@@ -69,6 +69,7 @@ def test_trajectory_task_switch_start_stop(ros, checkpoint, make_policy_node):
 
         # Task switch, by topic and by service: the next chunks carry the new instruction.
         pub = client.create_publisher(String, "/evo1_policy/task", LATCHED)
+        assert wait_for(lambda: pub.get_subscription_count() > 0, 10)
         pub.publish(String(data="stack the cans"))
         assert wait_for(lambda: chunks.last().task == "stack the cans", 60), chunks.last().task
         req = SetTask.Request(task="open the gripper")

@@ -84,7 +84,8 @@ def run_once(ros, make_policy_node, ckpt, units: str) -> tuple[np.ndarray, np.nd
         window = [np.array(m.position[:6]) for m in states.snapshot() if end - 1.0 <= stamp(m) <= end + 1.0]
         dist = [np.abs(q - goal).max() for q in window]
         k = int(np.argmin(dist))
-        assert dist[k] < 0.01, (dist[k], window[k], goal, [len(m.points) for m in trajs.snapshot()])
+        # 0.03 rad: the driver's servo stream may lag on a starved CPU; a unit error is 57x or a sign.
+        assert dist[k] < 0.03, (dist[k], window[k], goal, [len(m.points) for m in trajs.snapshot()])
         pose = window[k]
         assert call(client, Trigger, "/evo1_policy/stop").success
         return chunk, goal, pose
@@ -109,9 +110,10 @@ def test_degrees_checkpoint_moves_the_arm_like_the_radian_one(ros, make_policy_n
     # The node converts the degree chunk back to rad: the same actions as the radian twin.
     np.testing.assert_allclose(chunk_deg, chunk_rad, atol=2e-4)
     # Same pose, reached both times. The plan's last point is the chunk's last row whatever the
-    # latency; the tolerance covers the driver's tracking (a unit mix-up is off by 57x or in sign).
+    # latency; the pose tolerance covers the arm's tracking on a loaded machine (a unit mix-up is
+    # off by a factor of 57 or in sign; the chunks above are compared to 2e-4 rad).
     np.testing.assert_allclose(goal_deg, goal_rad, atol=0.01)
-    np.testing.assert_allclose(pose_deg, pose_rad, atol=0.02)
+    np.testing.assert_allclose(pose_deg, pose_rad, atol=0.04)
     assert np.all(np.abs(pose_rad) > 0.1)  # it moved (targets 0.15-0.2 rad from zero)
 
 
