@@ -182,6 +182,9 @@ def run_record(
         end = time.monotonic() + duration if duration > 0 else float("inf")
         while not stop.is_set() and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.05)
+        drain_until = time.monotonic() + 0.5  # take what already arrived before closing the bag
+        while time.monotonic() < drain_until:
+            executor.spin_once(timeout_sec=0.05)
         missing = node.wanted_missing
     finally:
         if node is not None:

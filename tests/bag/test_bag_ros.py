@@ -205,3 +205,55 @@ def _pt(cls, q, nanosec: int):
     pt = cls(positions=[float(v) for v in q])
     pt.time_from_start.nanosec = nanosec
     return pt
+
+
+def test_record_cli_ctrl_c_closes_a_valid_bag_and_prints_counts(ros, spawn, tmp_path):
+    """`evo1 bag record --profile policy --storage sqlite3`: custom types, late topics, SIGINT -> valid bag."""
+    import re
+    import signal
+    import sys
+
+    from std_msgs.msg import String
+
+    from evo1_msgs.msg import PolicyStatus
+    from evo1_ros.ros.qos import STATUS
+
+    out = tmp_path / "rec"
+    evo1 = str(Path(sys.executable).parent / "evo1")
+    proc = spawn(
+        [evo1, "bag", "record", "--profile", "policy", "/extra", "-s", "sqlite3", "-o", str(out)], "rec"
+    )
+    node = ros.node("pub")
+    status = node.create_publisher(PolicyStatus, "/evo1_policy/status", STATUS)
+    extra = node.create_publisher(String, "/extra", STATUS)
+    assert proc.wait_for_output(r"recording /evo1_policy/status", 30), proc.output()
+    assert proc.wait_for_output(r"recording /extra", 30), proc.output()
+    assert wait_until(lambda: status.get_subscription_count() > 0 and extra.get_subscription_count() > 0, 10)
+    for k in range(7):
+        status.publish(PolicyStatus(task=f"t{k}", chunks_computed=k))
+    for k in range(3):
+        extra.publish(String(data=f"s{k}"))
+    from rclpy.duration import Duration
+
+    # reliable: acknowledged = in the recorder's reader queue; Ctrl-C drains that queue before closing
+    assert status.wait_for_all_acked(Duration(seconds=10)) and extra.wait_for_all_acked(Duration(seconds=10))
+    proc.send_signal(signal.SIGINT)
+    assert proc.proc.wait(timeout=20) == 0, proc.output()
+    text = proc.output()
+    assert re.search(r"/evo1_policy/status\s+7 msgs", text) and re.search(r"/extra\s+3 msgs", text), text
+    assert "never published (not in the bag)" in text  # the profile's other topics
+    with open_bag(out) as bag:
+        assert bag.reader.connections[0].ext.serialization_format == "cdr"
+        got = [(c.topic, raw) for c, _, raw in bag.messages(bag.connections)]
+    from recording.bag.bagio import deserialize
+
+    tasks = [
+        deserialize(raw, "evo1_msgs/msg/PolicyStatus").task for t, raw in got if t == "/evo1_policy/status"
+    ]
+    assert tasks == [f"t{k}" for k in range(7)]
+    assert [deserialize(raw, "std_msgs/msg/String").data for t, raw in got if t == "/extra"] == [
+        "s0",
+        "s1",
+        "s2",
+    ]
+    assert next(out.glob("*.db3")).is_file()
