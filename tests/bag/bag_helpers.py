@@ -69,6 +69,29 @@ def trajectory_msg(ts, start_ns: int, q: np.ndarray):
     )
 
 
+def _status(ts, cls, t_ns: int, span):
+    """A RecorderStatus with every field set (rosbags dataclasses have no defaults)."""
+    import dataclasses
+
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "header":
+            values[f.name] = _header(ts, t_ns)
+        elif f.name == "state":
+            values[f.name] = 1 if span else 0
+        elif f.name == "task":
+            values[f.name] = span[2] if span else ""
+        elif f.type in ("str", str) or "str" in str(f.type):
+            values[f.name] = ""
+        elif "ndarray" in str(f.type) or "list" in str(f.type):
+            values[f.name] = np.zeros(0) if "float" in str(f.type) else []
+        elif "float" in str(f.type):
+            values[f.name] = 0.0
+        else:
+            values[f.name] = 0
+    return cls(**values)
+
+
 def state_at(k: int) -> np.ndarray:
     return 0.01 * k + 0.1 * np.arange(len(JOINTS))
 
@@ -86,6 +109,7 @@ def write_teleop_bag(
     width: int = WIDTH,
     height: int = HEIGHT,
     reliable: bool = False,
+    episodes: list[tuple[float, float, str]] | None = None,
 ) -> Path:
     """A teleop-like bag: 2 cameras, joint states and accepted one-point trajectories, log = header time.
 
@@ -106,6 +130,14 @@ def write_teleop_bag(
         QosSpec("reliable", "volatile", 10),
     )
     events: list[tuple[int, int, str, object]] = []  # (t, order, topic, msg)
+    if episodes is not None:  # /recorder/status at 5 Hz: RECORDING inside the (start s, end s, task) spans
+        w.add_topic("/recorder/status", "evo1_msgs/msg/RecorderStatus", QosSpec())
+        status_t = ts.types["evo1_msgs/msg/RecorderStatus"]
+        for k in range(int(seconds * 5) + 1):
+            t = T0_NS + 5_000_000 + k * 200_000_000
+            span = next((e for e in episodes if e[0] <= (t - T0_NS) * 1e-9 < e[1]), None)
+            msg = _status(ts, status_t, t, span)
+            events.append((t, 3, "/recorder/status", msg))
     end = T0_NS + int(seconds * 1e9)
     for rate, kind in ((camera_hz, "cam"), (state_hz, "state"), (action_hz, "action")):
         period = int(1e9 / rate)

@@ -122,3 +122,20 @@ def test_split_bags_are_episodes(tmp_path):
     )
     assert report.episodes == [0, 1]
     assert validate_dataset(tmp_path / "ds").ok
+
+
+def test_episodes_from_recorder_events(tmp_path):
+    """--episodes events: one episode per RECORDING span of /recorder/status, task from the status."""
+    bag = write_teleop_bag(
+        tmp_path / "b", seconds=3.0, episodes=[(0.3, 1.2, "stack the cans"), (1.9, 2.8, "wipe the table")]
+    )
+    features = write_features(tmp_path / "f.yaml")
+    report = convert([bag], tmp_path / "ds", ConvertOptions(converter_params(features), episodes="events"))
+    assert report.episodes == [0, 1]
+    assert validate_dataset(tmp_path / "ds").ok
+    reader = LeRobotReader(tmp_path / "ds")
+    assert sorted(reader.tasks.values()) == ["stack the cans", "wipe the table"]
+    # status at 5 Hz: RECORDING from 0.405 to 1.205 s and 2.005 to 2.805 s -> ticks 0.5..1.2, 2.1..2.8
+    assert [reader.episode_length(e) for e in (0, 1)] == [8, 8]
+    state = reader.episode_columns(1)["observation.state"][:, 0]
+    assert state[0] == pytest.approx(0.20, abs=1e-6)  # the joint state in force at the 2.1 s tick

@@ -257,3 +257,44 @@ def test_record_cli_ctrl_c_closes_a_valid_bag_and_prints_counts(ros, spawn, tmp_
         "s2",
     ]
     assert next(out.glob("*.db3")).is_file()
+
+
+def test_split_per_episode_and_on_request(ros, tmp_path):
+    """--split-episodes: a new bag file each time /recorder/status enters RECORDING; ~/split on demand."""
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from evo1_msgs.msg import RecorderStatus
+    from evo1_ros.ros.qos import STATUS
+
+    writer = BagWriter(tmp_path / "session")
+    rec = ros.add(
+        BagRecordNode(
+            writer, ["/recorder/status", "/x"], episode_split=True, discovery_period=0.1, context=ros.context
+        )
+    )
+    node = ros.node("pub")
+    status = node.create_publisher(RecorderStatus, "/recorder/status", STATUS)
+    x = node.create_publisher(String, "/x", STATUS)
+    assert wait_until(lambda: set(rec.subscribed) == {"/recorder/status", "/x"}, 20)
+    assert wait_until(lambda: status.get_subscription_count() and x.get_subscription_count(), 10)
+    sent = 0
+    for state in (0, 1, 1, 0, 1, 0):  # idle, episode 0, idle, episode 1, idle
+        status.publish(RecorderStatus(state=state))
+        x.publish(String(data=str(state)))
+        sent += 2
+        assert wait_until(lambda n=sent: sum(writer.counts.values()) >= n, 10)
+    assert len(writer.paths) == 3  # before the first episode, episode 0, episode 1
+    res = call(node, Trigger, "/bag_recorder/split")
+    assert res.success and len(writer.paths) == 4
+    x.publish(String(data="after"))
+    assert wait_until(lambda: sum(writer.counts.values()) >= sent + 1, 10)
+    rec.close()
+    states = []
+    for path in writer.paths:
+        with open_bag(path, allow_empty=True) as bag:
+            states.append([raw for c, _, raw in bag.messages(bag.connections) if c.topic == "/x"])
+    from recording.bag.bagio import deserialize
+
+    data = [[deserialize(r, "std_msgs/msg/String").data for r in s] for s in states]
+    assert data == [["0"], ["1", "1", "0"], ["1", "0"], ["after"]]
