@@ -139,3 +139,23 @@ def test_episodes_from_recorder_events(tmp_path):
     assert [reader.episode_length(e) for e in (0, 1)] == [8, 8]
     state = reader.episode_columns(1)["observation.state"][:, 0]
     assert state[0] == pytest.approx(0.20, abs=1e-6)  # the joint state in force at the 2.1 s tick
+
+
+def test_bag_cli_imports_neither_rclpy_nor_torch(tmp_path):
+    """`evo1 bag --help` and a whole `to-lerobot` run stay free of rclpy and torch (fast, no ROS needed)."""
+    import subprocess
+    import sys
+
+    bag = write_teleop_bag(tmp_path / "b", seconds=0.5)
+    features = write_features(tmp_path / "f.yaml")
+    code = (
+        "import sys\n"
+        "from evo1_ros.cli.main import main\n"
+        "try:\n    main(['bag', '--help'])\nexcept SystemExit:\n    pass\n"
+        f"rc = main(['bag', 'to-lerobot', {str(bag)!r}, '-o', {str(tmp_path / 'ds')!r}, '--task', 't',"
+        f" '-p', 'features_file:={features}', '-p', 'cameras:=[cam0, cam1]', '-p', 'image_width:=64',"
+        " '-p', 'image_height:=48', '-p', 'fps:=10'])\n"
+        "print('RC', rc, [m for m in ('rclpy', 'torch') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "RC 0 []" in out, out
