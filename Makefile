@@ -23,8 +23,10 @@ lint: setup
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-demo:
-	@echo "make demo: not built yet — the simulation demo (MuJoCo scene + policy) is a later issue." >&2; exit 2
+# The end-to-end simulation demo (config/demo.yaml): expert demos recorded in MuJoCo -> evo1 train ->
+# closed-loop evo1 eval sim -> summary. DEMO_CHECKPOINT=DIR skips recording and training.
+demo: setup
+	@$(VENV)/bin/evo1 demo
 
 # External check against LeRobot itself (offline, CPU): lerobot 0.3.3 loads our v2.1 datasets, its
 # writer produces the same files, lerobot 0.4.4 converts them to v3.0 and loads them. Builds

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval": "evo1_ros.cli.eval_cmd",
     "serve": "evo1_ros.serve.cli",
     "train": "evo1_ros.train.cli",
+    "demo": "evo1_ros.cli.demo_cmd",
 }
 
 
