@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -117,48 +116,71 @@ def pct(a: np.ndarray) -> dict[str, float]:
     }
 
 
+_STAMPER = """
+import json, signal, sys, threading, time, importlib
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+out, topics = sys.argv[1], sys.argv[2:]
+rclpy.init()
+node = rclpy.create_node("bench_stamper")
+stamps = {t: [] for t in topics}
+types = {"Image": "sensor_msgs.msg", "JointState": "sensor_msgs.msg", "JointTrajectory": "trajectory_msgs.msg"}
+for t in topics:
+    name = "Image" if "image" in t else ("JointState" if "joint_states" in t else "JointTrajectory")
+    cls = getattr(importlib.import_module(types[name]), name)
+    node.create_subscription(cls, t, lambda raw, t=t: stamps[t].append(time.perf_counter_ns()),
+                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+stop = threading.Event()
+signal.signal(signal.SIGINT, lambda *_: stop.set())
+print("ready", flush=True)
+while not stop.is_set():
+    rclpy.spin_once(node, timeout_sec=0.05)
+json.dump(stamps, open(out, "w"))
+"""
+
+
 def replay_timing(bag: Path, tmp: Path) -> dict:
+    """The real player in this process; a minimal raw subscriber in another stamps each arrival."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
 
     from recording.bag.play_node import BagPlayer, PlayOptions
 
-    out = tmp / "rerecorded"
     topics = sorted(log_times(bag))
-    rec = subprocess.Popen(
-        [str(Path(sys.executable).parent / "evo1"), "bag", "record", "-o", str(out), *topics],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    stamps_file = tmp / "stamps.json"
+    sub = subprocess.Popen(
+        [sys.executable, "-c", _STAMPER, str(stamps_file), *topics], stdout=subprocess.PIPE, text=True
     )
+    sub.stdout.readline()
     rclpy.init()
     node = rclpy.create_node("bench_player")
     try:
         player = BagPlayer(node, bag, PlayOptions(wait_for_subscribers=60.0))
-        ex = SingleThreadedExecutor()
-        ex.add_node(node)
         stats = player.play()
-        time.sleep(1.0)
+        time.sleep(2.0)  # let the subscriber drain its queues before it is stopped
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-    rec.send_signal(2)
-    log = rec.communicate(timeout=60)[0]
-    src, got = log_times(bag), log_times(out)
+    sub.send_signal(2)
+    sub.wait(timeout=60)
+    got = {k: np.asarray(v, np.int64) for k, v in json.loads(stamps_file.read_text()).items()}
+    src = log_times(bag)
+    # one common origin: the first message of the bag and its arrival
+    first = min(src, key=lambda k: src[k][0])
+    b0, r0 = src[first][0], got[first][0] if len(got[first]) else 0
     errors, lost = [], {}
     for topic, t in src.items():
         r = got.get(topic, np.zeros(0, np.int64))
         lost[topic] = int(len(t) - len(r))
         n = min(len(t), len(r))
-        if n > 1:
-            errors.append(((r[:n] - r[0]) - (t[:n] - t[0])) * 1e-9)
-    err = np.concatenate(errors) if errors else np.zeros(1)
+        errors.append(((r[:n] - r0) - (t[:n] - b0)) * 1e-9)
+    err = np.concatenate(errors)
+    per_topic = {k: pct(e - np.median(err)) for k, e in zip(src, errors) if len(e)}
     return {
         "receive_error": pct(err - np.median(err)),
+        "receive_error_by_topic": per_topic,
         "publish_lateness": pct(np.asarray(stats.lateness)),
         "messages": int(sum(len(v) for v in src.values())),
         "lost": lost,
-        "recorder_log_tail": log.strip().splitlines()[-3:],
     }
 
 
@@ -200,58 +222,46 @@ def offline(bag: Path, tmp: Path, size: int, codec: str) -> dict:
 
 
 def live(bag: Path, tmp: Path, size: int, codec: str) -> dict:
+    """The `recorder` node in its own process records the replayed bag (one episode, saved)."""
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
     from std_srvs.srv import Trigger
 
     from evo1_msgs.srv import StartEpisode
     from recording.bag.play_node import BagPlayer, PlayOptions
-    from recording.recorder_node import RecorderNode
+    from recording.reader import LeRobotReader
 
     cfg = recorder_params(size, codec)
     over = {**cfg["overrides"], "features_file": str(tmp / "f.yaml"), "dataset_dir": str(tmp / "live")}
+    argv = [str(Path(sys.executable).parent / "recorder"), "--ros-args"]
+    for k, v in over.items():
+        argv += ["-p", f"{k}:={json.dumps(v) if isinstance(v, list) else v}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rclpy.init()
-    ex = MultiThreadedExecutor(num_threads=4)
-    node = RecorderNode(parameter_overrides=[Parameter(k, value=v) for k, v in over.items()])
     client = rclpy.create_node("bench_client")
-    player_node = rclpy.create_node("bench_player2")
-    for n in (node, client, player_node):
-        ex.add_node(n)
-    stop = threading.Event()
-    th = threading.Thread(target=lambda: [ex.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)])
-    th.start()
 
-    def call(srv, name, req):
+    def call(srv, name, req, timeout=300.0):
         c = client.create_client(srv, name)
-        c.wait_for_service(timeout_sec=20)
+        if not c.wait_for_service(timeout_sec=60):
+            raise RuntimeError(f"{name} not available")
         f = c.call_async(req)
-        while not f.done():
-            time.sleep(0.01)
+        rclpy.spin_until_future_complete(client, f, timeout_sec=timeout)
         return f.result()
 
     try:
-        player = BagPlayer(player_node, bag, PlayOptions(wait_for_subscribers=60.0))
+        player = BagPlayer(client, bag, PlayOptions(wait_for_subscribers=60.0))
+        res = call(StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="bench"))
+        assert res.success, res.message
         t0 = time.perf_counter()
-        assert call(StartEpisode, "/recorder/start_episode", StartEpisode.Request(task="bench")).success
         player.play()
         res = call(Trigger, "/recorder/save_episode", Trigger.Request())
         wall = time.perf_counter() - t0
-        frames, dropped = node.frames.frames, node.sampler.frames_dropped
     finally:
-        stop.set()
-        th.join()
-        node.close()
-        for n in (node, client, player_node):
-            n.destroy_node()
+        client.destroy_node()
         rclpy.try_shutdown()
-    return {
-        "frames": frames,
-        "wall_s": wall,
-        "frames_per_s": frames / wall,
-        "dropped": dropped,
-        "save_message": res.message,
-    }
+        proc.send_signal(2)
+        proc.wait(timeout=60)
+    frames = LeRobotReader(tmp / "live").episode_length(0) if res.success else 0
+    return {"frames": frames, "wall_s": wall, "frames_per_s": frames / wall, "save_message": res.message}
 
 
 def main() -> int:
@@ -300,7 +310,7 @@ def main() -> int:
     print(f"to-lerobot: {off['frames']} frames in {off['wall_s']:.1f} s = {off['frames_per_s']:.1f} frames/s")
     print(
         f"recorder live: {liv['frames']} frames in {liv['wall_s']:.1f} s = {liv['frames_per_s']:.1f} frames/s "
-        f"(incl. save; {liv['dropped']} dropped)"
+        f"(real time + save; {liv['save_message']})"
     )
     print(f"-> {args.out}")
     return 0
