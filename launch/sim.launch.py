@@ -1,7 +1,9 @@
 """MuJoCo workcell (sim node + its loopback xArm controller) + xArm6 driver; see config/launch/sim.yaml."""
 
-from evo1_ros.launcher.ros_launch import launch_description_from_yaml
+from evo1_ros.launcher.description import load_description
+from evo1_ros.launcher.ros_launch import launch_description
+from evo1_ros.nodes.robot_state import prefer_robot_state_publisher
 
 
 def generate_launch_description():
-    return launch_description_from_yaml("sim")
+    return launch_description(prefer_robot_state_publisher(load_description("sim")))

@@ -1,7 +1,9 @@
 """Teleop + LeRobot v2.1 recording on the xArm6; nodes and arguments in config/launch/teleop_record.yaml."""
 
-from evo1_ros.launcher.ros_launch import launch_description_from_yaml
+from evo1_ros.launcher.description import load_description
+from evo1_ros.launcher.ros_launch import launch_description
+from evo1_ros.nodes.robot_state import prefer_robot_state_publisher
 
 
 def generate_launch_description():
-    return launch_description_from_yaml("teleop_record")
+    return launch_description(prefer_robot_state_publisher(load_description("teleop_record")))

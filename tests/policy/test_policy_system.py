@@ -1,5 +1,5 @@
-"""System test: `evo1 launch xarm6_policy sim:=true` starts the loopback controller, the driver and the
-policy (tiny Evo-1) as separate processes; with images from a test publisher the measured joints go
+"""System test: `evo1 launch xarm6_policy sim:=false loopback:=true` starts the bare loopback controller
+(no MuJoCo, no cameras), the driver and the policy (tiny Evo-1) as separate processes; with images from a test publisher the measured joints go
 where the model's chunks say, within the caps, and ~/stop leaves the arm resting."""
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def test_launch_policy_moves_the_loopback_arm(ros, spawn, checkpoint):
             "evo1_ros.cli.main",
             "launch",
             "xarm6_policy",
-            "sim:=true",
+            "sim:=false",
+            "loopback:=true",
             f"robot_ip:={host}",
             f"checkpoint:={checkpoint}",
             "task:=pick up the can",
