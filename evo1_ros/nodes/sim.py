@@ -24,6 +24,7 @@ from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (through evo1_ros.sim)
 
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -175,9 +176,16 @@ class SimNode(Node):
             while not self._stop.is_set():
                 stamp = self.get_clock().now().to_msg()
                 _, images = renderer.render(self._cams)
-                for name, img in images.items():
-                    frame = self.p.frame_id.format(name=name)
-                    self._image_pubs[name].publish(numpy_to_image(img, "rgb8", stamp, frame))
+                if not self.context.ok():
+                    break  # Ctrl-C shut the context down before close() stopped this thread
+                try:
+                    for name, img in images.items():
+                        frame = self.p.frame_id.format(name=name)
+                        self._image_pubs[name].publish(numpy_to_image(img, "rgb8", stamp, frame))
+                except _rclpy.RCLError:
+                    if self.context.ok():
+                        raise
+                    break
                 self._frames += 1
                 window_frames += 1
                 now = time.monotonic()
