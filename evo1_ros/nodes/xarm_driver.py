@@ -203,7 +203,7 @@ class XArmDriverNode(Node):
             return
         start = None
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        if stamp_ns:
+        if stamp_ns and msg.points:  # empty = JTC stop: honoured whatever its stamp
             start_in = (stamp_ns - self.get_clock().now().nanoseconds) * 1e-9
             problem = stamp_problem(start_in, max(times, default=0.0), self.max_stamp_ahead)
             if problem is not None:

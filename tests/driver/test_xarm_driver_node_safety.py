@@ -4,6 +4,7 @@ service in driver_status (item 2), and the `accepted_trajectory` topic (item 12,
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pytest
@@ -131,3 +132,23 @@ def test_accepted_trajectory_is_what_the_driver_runs(io, controller, driver_node
     assert np.allclose(rest.points[0].positions, driver.commanded_positions(), atol=1e-9)
     assert list(rest.joint_names) == names
     assert 0.6 < rest.points[0].positions[0] < 1.5
+
+
+def test_a_stamped_empty_trajectory_still_stops_the_arm(io, controller, driver_node):
+    """An empty trajectory is JTC's "stop": it must brake the arm whatever its stamp (a stop that a
+    stale-stamp check drops would leave the arm running)."""
+    node, pub, _, _ = io
+    driver = driver_node.driver
+    pub.publish(trajectory(ARM, [(4.0, [0.6, 0, 0, 0, 0, 0])]))
+    assert wait_until(lambda: controller.q[0] > 0.05, 8)
+    rejected = driver.status().trajectories_rejected
+    pub.publish(trajectory(ARM, [], stamp=stamp_in(node, -1.0)))  # stamped a second in the past
+
+    def at_rest() -> bool:
+        q = controller.q[0]
+        time.sleep(0.3)
+        return abs(controller.q[0] - q) < 1e-6
+
+    assert wait_until(at_rest, 10)
+    assert controller.q[0] < 0.4, controller.q  # braked, well short of the 0.6 goal
+    assert driver.status().trajectories_rejected == rejected
