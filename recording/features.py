@@ -1,7 +1,7 @@
 """Dataset features: what is recorded (state/action joint names, cameras, extra columns).
 
 Turns the small config of ``config/dataset_features.yaml`` into the ``features`` block of a LeRobot
-v2.1 ``info.json`` (reference lerobot.md A.3) and back, so the writer, reader and validator share
+v2.1 ``info.json`` (docs/lerobot_v21.md §3) and back, so the writer, reader and validator share
 one description.
 """
 

@@ -1,4 +1,4 @@
-"""Paths and constants of the LeRobot v2.1 layout (reference lerobot.md A.1-A.2).
+"""Paths and constants of the LeRobot v2.1 layout (docs/lerobot_v21.md §2, §3).
 
 One place for the path templates so the writer, reader and validator cannot disagree.
 """

@@ -1,6 +1,6 @@
 """Episode parquet files: Arrow schema from the features, writing one episode, reading it back.
 
-Matches what LeRobot 0.3.3 writes (reference lerobot.md A.4): vectors as ``fixed_size_list``, scalars
+Matches what LeRobot 0.3.3 writes (docs/lerobot_v21.md §4): vectors as ``fixed_size_list``, scalars
 as plain columns, the HF ``Features`` JSON in the schema metadata, SNAPPY, one row group.
 """
 

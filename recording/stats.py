@@ -1,4 +1,4 @@
-"""Per-episode statistics exactly as LeRobot v2.1 stores them (reference lerobot.md A.5).
+"""Per-episode statistics exactly as LeRobot v2.1 stores them (docs/lerobot_v21.md §6).
 
 Numeric features: min/max/mean/std (population) over the frames of the episode, count = [length].
 Image/video features: per channel over a subsample of frames, each frame strided down when large,

@@ -1,6 +1,6 @@
 """Check a LeRobot v2.1 dataset the way LeRobot 0.3.3 and the v3 converter will use it.
 
-Implements the checklist of reference lerobot.md A.7: schema of info.json and features; counts
+Implements the checklist of docs/lerobot_v21.md §7: schema of info.json and features; counts
 across info.json and the three JSONL files; every episode parquet (columns, types, frame/episode/
 global indices, ideal timestamps, task indices, finite values); every mp4 fully decoded (codec,
 pix_fmt, size, same settings in every episode, frame count, pts of frame k = k/fps, duration); and

@@ -1,4 +1,4 @@
-"""Video encoder choice and options (reference lerobot.md A.6).
+"""Video encoder choice and options (docs/lerobot_v21.md §5).
 
 LeRobot encodes AV1 (``libsvtav1``), yuv420p, g=2, crf=30. When the PyAV build has no SVT-AV1 we
 fall back to H.264 (``libx264``), which LeRobot 0.3.3 also loads. The codec is a config option
