@@ -103,13 +103,18 @@ def cmd_to_lerobot(args: argparse.Namespace) -> int:
         f"{args.output}: {len(report.episodes)} episode(s), {report.frames} frames "
         f"({report.dropped} ticks dropped as stale) in {report.seconds:.1f} s ({fps:.0f} frames/s)"
     )
+    if not report.episodes:
+        print(
+            f"{args.output}: no episode had frames, nothing written (see the warnings above)", file=sys.stderr
+        )
+        return 1
     if not args.no_validate:
         result = validate_dataset(Path(args.output))
         if not result.ok:
             for p in result.problems:
                 print(f"invalid: {p}", file=sys.stderr)
             return 1
-    return 0 if report.episodes else 1
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

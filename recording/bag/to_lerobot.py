@@ -279,7 +279,13 @@ def convert(
                 f"{f}: recorder topic(s) {missing} not in the bag (it has {sorted(have)}); "
                 "remap with -p camera_topic:=... / joint_states_topic:=... / action_topic:=..."
             )
-    report = _Converter(Path(out).expanduser(), options).convert(files)
+    out = Path(out).expanduser()
+    existed = out.exists()
+    report = _Converter(out, options).convert(files)
+    if not report.episodes and not existed:  # an empty dataset is not loadable: leave nothing behind
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
     if progress:
         for w in report.warnings:
             progress(f"warning: {w}")
