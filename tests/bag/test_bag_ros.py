@@ -60,16 +60,26 @@ def test_record_play_record_is_identical(ros, tmp_path):
 
 
 def test_play_timing_and_rate(ros, tmp_path):
-    """Loose bounds (the benchmark measures p50/p99): messages leave near their due time; --rate scales."""
+    """Never early, and --rate scales time (the benchmark measures p50/p99; bounds here are loose).
+
+    Lower bounds are exact (a message is never published before its due time, so the copy cannot be
+    shorter than span / rate); the upper bound grows with the player's own measured lateness, so a
+    loaded CI machine does not fail it while a player that ignores --rate does.
+    """
     src = write_teleop_bag(tmp_path / "a", seconds=1.0, reliable=True)
     copy, lateness = _record_while_playing(ros, src, tmp_path / "b", rate=2.0)
     late = np.asarray(lateness)
-    assert np.median(late) < 0.02, np.percentile(late, [50, 99])
+    assert late.min() >= -1e-3, late.min()
+    assert np.median(late) < 0.25, np.percentile(late, [50, 99])
     with open_bag(src) as x, open_bag(copy) as y:
         span_src = (x.reader.end_time - x.reader.start_time) * 1e-9
         span_copy = (y.reader.end_time - y.reader.start_time) * 1e-9
-    # at rate 2 the recorded copy spans half the original (plus scheduling noise on a loaded machine)
-    assert span_src / 2 - 0.05 < span_copy < span_src / 2 + 0.5, (span_src, span_copy)
+    # the copy is stretched at most by the player's worst lateness (plus delivery): rate 1 would fail
+    assert span_src / 2 - 0.02 < span_copy < span_src / 2 + late.max() + 0.1, (
+        span_src,
+        span_copy,
+        late.max(),
+    )
 
 
 def test_to_lerobot_equals_the_live_recorder(ros, tmp_path):
