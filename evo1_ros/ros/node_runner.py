@@ -1,8 +1,10 @@
 """The `main()` of a node executable: init, build the node, spin, shut down cleanly on Ctrl-C.
 
 A node that cannot start (bad parameter, missing file) prints one line saying why and exits 2
-instead of dumping a traceback; `close()` of the node, if it has one, runs before the executor stops.
-Once `close()` has run, SIGINT/SIGTERM end the process again (see `release_signal_handlers`).
+instead of dumping a traceback. SIGINT/SIGTERM stop the executor but leave the ROS context up, so the
+node's `close()` (if it has one) can still publish its last words — the policy's hold, the driver's
+rest report — before the context goes down. Once `close()` has run, SIGINT/SIGTERM end the process
+again (see `release_signal_handlers`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
-from rclpy.signals import uninstall_signal_handlers
+from rclpy.signals import SignalHandlerOptions, uninstall_signal_handlers
 
 STARTUP_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError)
 
@@ -61,23 +63,61 @@ def run_node(
     num_threads: int = 4,
 ) -> int:
     """Run the node `factory()` builds on a multi-threaded executor until SIGINT/SIGTERM; exit code."""
-    rclpy.init(args=sys.argv if args is None else args)
+    # rclpy's own handlers would shut the context down at once, before close() could publish anything.
+    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = _catch_stop_signals(stop)
     try:
         node = factory()
     except startup_errors as exc:
         print(f"[{name}] cannot start: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    except BaseException:
+        rclpy.try_shutdown()
+        raise
     executor = MultiThreadedExecutor(num_threads=num_threads)
     executor.add_node(node)
     try:
-        spin_until_shutdown(executor)
+        if not stop.is_set():  # a stop signal may have come while the node was starting up
+            _spin_until(executor, stop)
     finally:
         close = getattr(node, "close", None)
         if callable(close):
             close()
+        _restore_signals(previous)
         release_signal_handlers()  # our cleanup is done: from here on a stop request may end us
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _catch_stop_signals(stop: threading.Event) -> dict[int, object]:
+    """SIGINT/SIGTERM set `stop` (the spin loop notices within one poll period); old handlers returned."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in _STOP_SIGNALS:
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _spin_until(executor: Executor, stop: threading.Event, poll: float = 0.1) -> None:
+    """Spin until `stop` is set or the context goes down; quiet on the same races as spin_until_shutdown."""
+    try:
+        while not stop.is_set() and executor.context.ok():
+            executor.spin_once(timeout_sec=poll)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except _rclpy.RCLError:
+        if executor.context.ok():
+            raise

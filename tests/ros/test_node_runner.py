@@ -27,6 +27,19 @@ def test_sigint_closes_the_node_and_exits_zero(spawn):
     assert "closed" in proc.output()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_close_can_still_publish_after_a_stop_signal(spawn, sig):
+    """A node's last words (the policy's hold, the driver's rest report) must go out on Ctrl-C: the
+    signal stops the executor, and the context stays up until close() has run."""
+    proc = spawn(python_script_argv(NODE, "publish"), name="publish")
+    assert proc.wait_for_output(r"\[runner_test\]: up", timeout=20), proc.output()
+    proc.send_signal(sig)
+    assert wait_until(lambda: proc.proc.poll() is not None, 20), proc.output()
+    out = proc.output()
+    assert proc.proc.returncode == 0, out
+    assert "published on close" in out and "Traceback" not in out, out
+
+
 def test_startup_error_is_one_line_and_exit_code_2(spawn):
     proc = spawn(python_script_argv(NODE, "bad"), name="bad")
     assert wait_until(lambda: proc.proc.poll() is not None, 20), proc.output()
