@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from evo1_ros.control.limits import GripperPulseMap
+from evo1_ros.control.units import UnitConvention, parse_convention, to_convention
 from recording.command_tracker import CommandError, CommandTracker
 from recording.features import DatasetFeatures
 from recording.recorder_setup import extra_values, joint_vector
@@ -83,6 +85,7 @@ class FrameAssembler:
         action_max_age: float,
         resize_images: bool,
         warn: WarnFn,
+        units: str = "rep103",
     ) -> None:
         self.features = features
         self.writer = writer
@@ -99,6 +102,15 @@ class FrameAssembler:
         self._pending: _Pending | None = None
         self.last_state: np.ndarray | None = None
         self.frames = 0
+        # Stored units: REP-103 (rad) by default; `official_xarm6` (deg + raw gripper pulses) for
+        # datasets meant for the official Evo-1 trainer. Streams stay REP-103; rows convert on write.
+        self.units = parse_convention(units)
+        self._gripper = GripperPulseMap.from_yaml() if self.units is not UnitConvention.REP103 else None
+
+    def _stored(self, values: np.ndarray, names: list[str]) -> np.ndarray:
+        if self._gripper is None:
+            return values
+        return to_convention(values, names, self.units, self._gripper)
 
     # ------------------------------------------------------------------ inputs
     def on_image(self, camera: str, msg: Any, stamp: float) -> None:
@@ -181,7 +193,9 @@ class FrameAssembler:
         self.sampler.record(sample)
         if not sample.ok:
             return TickResult(False, list(sample.stale))
-        state = sample.values[self.names.state]
+        state = self._stored(sample.values[self.names.state], self.state_names)
+        if action is not None:
+            action = self._stored(action, self.features.action_names)
         extras = extra_values(self.features, int(round(now * 1e9)))
         if action is not None:
             self.writer.add_frame(state, action, images, extras)

@@ -109,6 +109,12 @@ PARAMS = [
     ParamSpec("video_codec", "", "libsvtav1 / libx264 / libx265; '' = the features file (or the dataset's)"),
     ParamSpec("robot_type", "", "robot_type of a new dataset; '' = the features file's"),
     ParamSpec("save_timeout", 120.0, "s the save service waits for the episode to be written", min=1.0),
+    ParamSpec(
+        "units",
+        "rep103",
+        "stored state/action units: rep103 (rad) or official_xarm6 (deg + raw gripper pulses, for the official trainer)",
+        choices=["rep103", "official_xarm6"],
+    ),
 ]
 
 
@@ -190,6 +196,7 @@ class RecorderNode(Node):
             action_max_age=p.action_max_age,
             resize_images=p.resize_images,
             warn=self._warn_throttled,
+            units=p.units,
         )
         self.sampler = self.frames.sampler
         self.tracker = self.frames.tracker

@@ -134,6 +134,7 @@ class _Converter:
             action_max_age=float(p["action_max_age"]),
             resize_images=bool(p["resize_images"]),
             warn=self._warn,
+            units=str(p.get("units", "rep103")),
         )
 
     def topics(self) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 from recorder_rig import (
     CAMERAS,
     COLORS,
+    JOINTS,
     Rig,
     as_overrides,
     call,
@@ -232,3 +233,34 @@ def test_bad_configuration_names_the_parameter(ros, tmp_path):
             context=ros.context,
             parameter_overrides=as_overrides(recorder_params(tmp_path / "ds", features, cameras=["cam0"])),
         )
+
+
+def test_official_xarm6_units_store_degrees_and_gripper_pulses(ros, make_recorder, tmp_path):
+    """`units: official_xarm6`: rows hold the official Evo-1 xArm6 convention (deg + raw gripper pulses)
+    of exactly the published REP-103 values, for datasets meant for the official trainer."""
+    from evo1_ros.control.limits import GripperPulseMap
+    from evo1_ros.control.units import UnitConvention, to_convention
+
+    client = ros.node("test_client")
+    rig = Rig(ros.node("rig"))
+    make_recorder(camera_max_age=2.0, state_max_age=2.0, units="official_xarm6")
+    status = Collector(client, RecorderStatus, "/recorder/status")
+    assert wait_until(lambda: status.last() is not None and min(status.last().stream_ages) >= 0, 15)
+    assert start(client, "pick_place_can").success
+    wait_frames(status, 10)
+    saved = call(client, Trigger, "/recorder/save_episode")
+    assert saved.success, saved.message
+
+    gripper = GripperPulseMap.from_yaml()
+
+    def official(vectors):
+        return [
+            to_convention(np.asarray(v, float), JOINTS, UnitConvention.OFFICIAL_XARM6, gripper)
+            for v in vectors
+        ]
+
+    cols = LeRobotReader(tmp_path / "ds").episode_columns(0)
+    assert rows_match(cols["observation.state"], official(rig.states))
+    assert rows_match(cols["action"], official(rig.commands))
+    assert not rows_match(cols["action"], rig.commands)  # really converted
+    assert validate_dataset(tmp_path / "ds").ok
