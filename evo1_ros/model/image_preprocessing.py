@@ -1,7 +1,7 @@
 """Camera images → InternViT pixel values: one 448² tile per view, ImageNet normalisation.
 
 Evo-1 uses a single tile per view (no dynamic tiling); absent views are black images, which still run
-through the ViT (docs/reference/evo1.md §1.2, §1.4). Images of any size are resized with bicubic +
+through the ViT (docs/evo1_model.md §3, §4). Images of any size are resized with bicubic +
 antialias and re-quantised to uint8 levels, like the original's PIL path.
 """
 
