@@ -3,7 +3,7 @@
 InternViT → pixel shuffle → projector → Qwen2 LLM with only the first `vlm_num_layers` decoder layers
 and its final RMSNorm (no LM head). The `<IMG_CONTEXT>` token embeddings are overwritten, in order, by
 the 256 image features of each view, and the full final sequence [B, 1024, D] is returned — the action
-head reads all of it. docs/reference/evo1.md §1, §11.
+head reads all of it. docs/evo1_model.md §2, §5.
 """
 
 from __future__ import annotations
