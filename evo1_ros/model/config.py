@@ -3,7 +3,7 @@
 `Evo1Config()` is the full-size model (InternVL3-1B backbone truncated to 14 LLM layers + the
 122 M-parameter flow-matching head, ≈ 775 M parameters). `Evo1Config.tiny()` keeps the exact structure
 (448² views, 256 image tokens per view, 1024-token prompt, horizon 50 × 24) at a few MB so that tests and
-CPU demos can run it. See docs/reference/evo1.md §1–§2.
+CPU demos can run it. See docs/evo1_model.md §2, §6.
 """
 
 from __future__ import annotations
