@@ -1,4 +1,4 @@
-"""Evo-1 in PyTorch. No ROS imports here (layer rule, DESIGN.md §2).
+"""Evo-1 in PyTorch. No ROS imports here (layer rule, docs/architecture.md §2).
 
 Entry points: `Evo1Config` (dimensions), `Evo1Model` (the network), `Evo1Policy` (numpy in, robot-unit
 actions out), `load_official_checkpoint` / `export_official_checkpoint` (original DeepSpeed layout),
