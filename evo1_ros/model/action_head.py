@@ -1,4 +1,4 @@
-"""Evo-1's flow-matching action head (`FlowmatchingActionHead`, docs/reference/evo1.md §2.1).
+"""Evo-1's flow-matching action head (`FlowmatchingActionHead`, docs/evo1_model.md §6).
 
 Context = [fused backbone tokens (all 1024) ; state token] → cross-attention-only transformer over the
 50 action tokens → LayerNorm → flatten-and-project pooling → MLP → the whole chunk's velocity (50×24).
