@@ -2,7 +2,7 @@
 
 The module hierarchy (`embedder.model.*`, `action_head.*`) mirrors the original `EVO1` module so that
 checkpoint keys stay recognisable. The backbone runs once per action chunk; only the head runs per
-Euler step (docs/reference/evo1.md §2.3).
+Euler step (docs/evo1_model.md §7).
 """
 
 from __future__ import annotations
