@@ -1,4 +1,4 @@
-"""Flow-matching math of Evo-1 (rectified flow, t = 0 noise → t = 1 data), docs/reference/evo1.md §2.2–§2.3.
+"""Flow-matching math of Evo-1 (rectified flow, t = 0 noise → t = 1 data), docs/evo1_model.md §7.
 
 Kept free of any network so the conventions (uniform [−1, 1] noise, Beta(2,2) time clamped to
 [0.02, 0.98], the ×1000 time-table index, velocity target a − ε, Euler steps on the unmasked state) are
