@@ -1,5 +1,5 @@
 """Import (and export) official Evo-1 checkpoints: `mp_rank_00_model_states.pt["module"]` + config.json +
-norm_stats.json, in the remote-code InternVL key layout (docs/reference/evo1.md §4).
+norm_stats.json, in the remote-code InternVL key layout (docs/evo1_checkpoints.md §1–§4).
 
 The official config.json only records the head's dimensions; the backbone is InternVL3-1B truncated to
 14 LLM layers unless a `tiny_backbone` block (used by our reference fixtures and by `export` for
