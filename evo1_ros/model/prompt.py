@@ -2,7 +2,7 @@
 
 No chat template or system prompt; tokenised with right padding to exactly `max_text_length` (1024).
 Only an absent view's `<IMG_CONTEXT>` positions are masked — its `Image-k`, `<img>`, `</img>` and newline
-tokens stay attended (docs/reference/evo1.md §1.3–§1.4).
+tokens stay attended (docs/evo1_model.md §4).
 """
 
 from __future__ import annotations
