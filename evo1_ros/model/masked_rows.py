@@ -6,7 +6,7 @@ eager/SDPA those positions would instead attend to earlier tokens and give diffe
 the action head then reads (it attends to all 1024 positions). We reproduce the flash behaviour on every
 backend by zeroing the input of each layer's `o_proj` at masked query rows (o_proj has no bias, so the
 attention contribution is exactly 0). Masked keys are already invisible through the attention mask.
-See docs/reference/evo1.md §1.6.
+See docs/evo1_model.md §5.
 """
 
 from __future__ import annotations
