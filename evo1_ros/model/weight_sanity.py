@@ -2,7 +2,7 @@
 
 The official Evo1_LIBERO checkpoint carries ViT weights of magnitude ~1e37 (issue #41), which produce
 huge activations and occasional NaNs; healthy weights are O(1). We flag non-finite values and absurd
-magnitudes before such a model drives a robot (docs/reference/evo1.md §9).
+magnitudes before such a model drives a robot (docs/evo1_checkpoints.md §5).
 """
 
 from __future__ import annotations
