@@ -1,6 +1,6 @@
 """Building blocks of the Evo-1 flow-matching action head, named exactly like the official modules.
 
-Names and parameter layouts follow docs/reference/evo1.md §2.1 / §4.3 so that official state dicts load
+Names and parameter layouts follow docs/evo1_model.md §6 and docs/evo1_checkpoints.md §4 so that official state dicts load
 without renaming (`time_pos_enc.pe`, `transformer_blocks.N.attn.in_proj_weight`, `ff.0`, `ff.2`,
 `mlp_head.fc1.linear`, `action_encoder.W1.linear`, ...).
 """
