@@ -1,6 +1,6 @@
 """Key mapping between the official Evo-1 state dict (remote-code InternVL layout) and ours.
 
-Official → ours (docs/reference/evo1.md §4.3, §11):
+Official → ours (docs/evo1_checkpoints.md §4):
 * `embedder.model.vision_model.*` → `embedder.model.vision_tower.*` with `class_embedding` → `cls_token`,
   `position_embedding` → `position_embeddings`, `patch_embedding` → `patch_embeddings.projection`,
   `encoder.layers.i` → `encoder.layer.i`, fused `attn.qkv` split (rows q, k, v) → `attention.{q,k,v}_proj`,
