@@ -3,7 +3,7 @@
 x_n = clamp(2·(x − min)/(max − min + 1e-8) − 1, −1, 1), padded with zeros to 24 dims *after*
 normalising (training semantics); inverse a → (a + 1)/2·(max − min + 1e-8) + min on the real dims.
 Both `norm_stats.json` layouts are read: old `{arm: {"observation.state": …, "action": …}}` and new
-`{arm: {dataset: {…}}}` (docs/reference/evo1.md §3).
+`{arm: {dataset: {…}}}` (docs/evo1_checkpoints.md §3).
 """
 
 from __future__ import annotations
