@@ -39,7 +39,7 @@ class DriverError(RuntimeError):
 class SessionConfig:
     host: str
     joints: int = 6
-    report_type: str = "real"  # 100 Hz joint angles (xarm.md §1.3); errors are polled separately
+    report_type: str = "real"  # 100 Hz joint angles (docs/xarm_protocol.md §1); errors are polled separately
     gripper: bool = True
     gripper_speed: float = 2000.0  # r/min, xarm_ros2 default
     gripper_connection: str = "separate"  # "separate": own SDK connection; "shared": the arm's
@@ -161,7 +161,7 @@ class XArmSession:
         if code != 0:
             raise DriverError(f"{name} failed: {sdk_text(code)}")
 
-    # -- bring-up / recovery (xarm.md §1.1) -------------------------------------------------------
+    # -- bring-up / recovery (docs/xarm_protocol.md §1) -------------------------------------------------------
     def bring_up(self, mode: int) -> None:
         """motion_enable → clean_warn → set_mode → set_state(0); waits until the report shows the mode."""
         arm = self.arm
