@@ -1,4 +1,4 @@
-"""xArm controller error/warning codes and SDK return codes in words (xarm.md §1.6), for logs and diagnostics."""
+"""xArm controller error/warning codes and SDK return codes in words (docs/xarm_protocol.md §3), for logs and diagnostics."""
 
 from __future__ import annotations
 
