@@ -1,6 +1,6 @@
 """The official Evo-1 websocket protocol: request parsing/validation and reply encoding (no torch).
 
-One JSON text message per inference (docs/reference/evo1.md §5.1), answered by one JSON message:
+One JSON text message per inference (docs/evo1_checkpoints.md §6), answered by one JSON message:
 
 * request ``{"image": [3 × H×W×3 nested uint8 lists], "image_mask": [3 ints], "state": [≤ 24 floats],
   "action_mask": [24 ints], "prompt": str}``; the `main` server also accepts ``"action_mask": [[…]]``
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 OFFICIAL_PORT = 9000
-# The official server's websockets max_size (evo1.md §5.1): 3 nested-list 448² views are ~7-10 MB.
+# The official server's websockets max_size (docs/evo1_checkpoints.md §6): 3 nested-list 448² views are ~7-10 MB.
 DEFAULT_MAX_MESSAGE_BYTES = 100_000_000
 REQUIRED_FIELDS = ("image", "image_mask", "state", "prompt", "action_mask")
 
