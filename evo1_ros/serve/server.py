@@ -1,7 +1,7 @@
 """`evo1 serve`: the official Evo-1 websocket server, backed by one `Evo1Policy`.
 
 Drop-in for ``Evo_1/scripts/Evo1_server.py`` (both the `main` and the `evo1-flash` request variants,
-docs/reference/evo1.md §5): the official MetaWorld, LIBERO, RoboTwin and xArm6 clients work unchanged.
+docs/evo1_checkpoints.md §6–§7): the official MetaWorld, LIBERO, RoboTwin and xArm6 clients work unchanged.
 Differences that make it safe to leave running:
 
 * binds loopback unless told otherwise; never unpickles anything (project checkpoints are safetensors,
