@@ -1,6 +1,6 @@
 """`evo1_policy` node: synchronised cameras + joint states -> Evo-1 -> action chunks -> the arm.
 
-Thin ROS wiring (DESIGN.md §3-§4) around the pure parts: `control/observation.py` (what a usable
+Thin ROS wiring (docs/architecture.md §3.4, §6) around the pure parts: `control/observation.py` (what a usable
 observation is), `model/inference_worker.py` (the model on its own thread), `control/chunk_scheduler.py`
 (which action runs when, blending), `control/safety_filter.py` (limits, step and start caps).
 
@@ -126,7 +126,7 @@ PARAMS = [
 
 
 def camera_topic(name: str) -> str:
-    """The conventional topic of camera `name` (DESIGN.md §3); deployments remap it."""
+    """The conventional topic of camera `name` (docs/architecture.md §3.1); deployments remap it."""
     return f"/cameras/{name}/image_raw"
 
 
