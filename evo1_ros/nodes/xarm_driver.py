@@ -146,7 +146,7 @@ class XArmDriverNode(Node):
         self.joint_pub = self.create_publisher(JointState, "joint_states", STATE)
         self.status_pub = self.create_publisher(DiagnosticStatus, "driver_status", STATUS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATUS)
-        # reliable, depth 10 (iface.md #1): the recorder must see every accepted trajectory
+        # reliable, depth 10 (docs/architecture.md §3.3): the recorder must see every accepted trajectory
         self.accepted_pub = self.create_publisher(JointTrajectory, "accepted_trajectory", STATUS)
         self.driver.add_trajectory_listener(self._publish_accepted)
         self.driver.add_rest_listener(self._publish_rest)
@@ -220,7 +220,7 @@ class XArmDriverNode(Node):
                 self._stamps.pop(start, None)
 
     def _publish_accepted(self, traj: Trajectory, start: float) -> None:
-        """iface.md #1 (a): an accepted trajectory exactly as it runs; stamp = its ROS-time start."""
+        """docs/architecture.md §3.3 (1): an accepted trajectory exactly as it runs; stamp = its ROS-time start."""
         if not self.context.ok():
             return  # shutting down (SIGINT): nobody can receive it any more
         msg = JointTrajectory()
@@ -242,7 +242,7 @@ class XArmDriverNode(Node):
         self.accepted_pub.publish(msg)
 
     def _publish_rest(self, position: np.ndarray) -> None:
-        """iface.md #1 (b): the stream stopped early; one point where the command came to rest."""
+        """docs/architecture.md §3.3 (2): the stream stopped early; one point where the command came to rest."""
         if not self.context.ok():
             return  # shutting down (SIGINT): the context is gone, publishing would raise
         msg = JointTrajectory()
