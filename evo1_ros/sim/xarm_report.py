@@ -1,4 +1,4 @@
-"""Report frames pushed on ports 30001 (normal), 30002 (rich) and 30003 (real), xarm.md §2.5.
+"""Report frames pushed on ports 30001 (normal), 30002 (rich) and 30003 (real), docs/xarm_protocol.md §6.
 
 Every frame starts with its own length as u32 BE; the SDK reads exactly that many bytes, so each port
 always sends frames of one size: real 87, normal 145, rich 587 bytes.
