@@ -1,4 +1,4 @@
-"""The xArm Gripper as a Modbus-RTU slave behind the robot's tool RS-485 port (xarm.md §1.5, §2.6).
+"""The xArm Gripper as a Modbus-RTU slave behind the robot's tool RS-485 port (docs/xarm_protocol.md §7).
 
 The SDK reaches it through register 124 (host id 9 + Modbus-RTU PDU to slave 8, no CRC) and checks
 the tool port's baud rate through registers 127/128. Positions are pulses (850 open, 0 closed); the
