@@ -1,4 +1,4 @@
-"""Constants and byte-level helpers of the xArm private TCP protocol (docs/reference/xarm.md §2).
+"""Constants and byte-level helpers of the xArm private TCP protocol (docs/xarm_protocol.md §4-§5).
 
 Header and u16 values are big-endian; FP32 and int32 command parameters are little-endian; tool
 (RS-485) register addresses and Modbus payloads are big-endian.
