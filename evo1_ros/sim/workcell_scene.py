@@ -9,7 +9,7 @@ gravity too) and a force-limited gripper whose finger pads grasp by contact and 
 
 World frame = `link_base`: the arm stands on the table top at z = 0, x points away from the robot.
 Rendering is headless: set `MUJOCO_GL=egl` (Mesa, nothing to install) before importing mujoco;
-shadows and MSAA are off by default because they cost 5x the frame time on llvmpipe (xarm.md §5.2).
+shadows and MSAA are off by default because they cost 5x the frame time on llvmpipe (docs/architecture.md §7).
 """
 
 from __future__ import annotations
