@@ -2,7 +2,7 @@
 
 No sockets here: `handle(register, params)` answers one decoded request with (status byte, data) and
 `tick(dt)` advances motion. `LoopbackController` puts this behind TCP. Semantics follow
-docs/reference/xarm.md §1.1-§1.2 and §2.7 (a documented simplification of the real controller):
+docs/xarm_protocol.md §1-§2 and §8 (a documented simplification of the real controller):
 
 * `motion_enable` -> enabled, state 4; `set_mode` -> new mode, state 5 (4 if stopped / not enabled);
   `set_state(0)` -> ready (2 sleeping, 1 moving) if enabled and error-free; `set_state(3)` pauses,
