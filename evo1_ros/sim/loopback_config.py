@@ -16,7 +16,7 @@ import yaml
 
 NODE_KEY = "xarm_loopback_controller"
 
-#: xArm6 joint limits of the SDK pre-check table (xarm.md §4.3), rad
+#: xArm6 joint limits of the SDK pre-check table (docs/xarm_protocol.md §9), rad
 XARM6_LOWER = [-2 * math.pi, -2.059488, -3.92699, -2 * math.pi, -1.692969, -2 * math.pi]
 XARM6_UPPER = [2 * math.pi, 2.094395, 0.191986, 2 * math.pi, math.pi, 2 * math.pi]
 
