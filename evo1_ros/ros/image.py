@@ -1,6 +1,6 @@
 """``sensor_msgs/Image`` <-> numpy without cv_bridge.
 
-ROS 2's ``cv_bridge`` is not on PyPI (docs/reference/ros2.md §3), so the project converts images with
+ROS 2's ``cv_bridge`` is not on PyPI (docs/ros2_from_pypi.md §3), so the project converts images with
 numpy alone. This module is the implementation everywhere, also where ``cv_bridge`` happens to be
 installed, so behaviour does not depend on the machine.
 
