@@ -1,6 +1,6 @@
 """Approximate-time synchronisation of several topics (``message_filters`` semantics, no dependency).
 
-``message_filters`` is not on PyPI (docs/reference/ros2.md §3), so this module carries its own
+``message_filters`` is not on PyPI (docs/ros2_from_pypi.md §3), so this module carries its own
 implementation of the policy of the Python ``message_filters.ApproximateTimeSynchronizer`` of ROS 2
 (rolling/kilted), and :func:`make_approximate_synchronizer` uses the real package when it is
 importable. Whichever backend runs, the same messages are matched.
