@@ -1,6 +1,6 @@
 """Deduplicate and rate-limit gripper position commands.
 
-Every ``set_gripper_position`` costs at least two RS-485 round trips (xarm.md §1.5, §6), so the
+Every ``set_gripper_position`` costs at least two RS-485 round trips (docs/xarm_protocol.md §7), so the
 driver must not forward the 100-250 Hz servo stream to the gripper. This filter lets a command
 through only when it differs from the last one sent by more than ``epsilon`` and at most
 ``rate_hz`` times per second; a change held back by the rate limit goes out on a later call.
