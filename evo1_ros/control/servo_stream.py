@@ -1,7 +1,7 @@
 """Clock-free core of the driver's servo streaming thread (xArm mode 1, ``set_servo_angle_j``).
 
 Mode 1 executes every target at once at full speed, so the driver must itself send a smooth,
-capped stream at 100-250 Hz (xarm.md §1.7). This class turns trajectories (ros2_control JTC
+capped stream at 100-250 Hz (docs/xarm_protocol.md §2). This class turns trajectories (ros2_control JTC
 semantics) into that stream. The caller owns the clock: it calls :meth:`ServoStreamer.step` once
 per cycle with the current time and the cycle length. Every command it returns
 
