@@ -2,7 +2,7 @@
 
 The stack runs in REP-103 units (arm joints in rad, the gripper's ``drive_joint`` in rad, xarm_ros2
 convention). Checkpoints made with the official Evo-1 xArm6 pipeline were trained on, and emit,
-arm joints in **degrees** and the gripper in **raw xArm pulses** (docs/reference/evo1.md §5.2). The
+arm joints in **degrees** and the gripper in **raw xArm pulses** (docs/evo1_checkpoints.md §7). The
 policy node (and the recorder, for datasets meant for the official trainer) convert with the functions
 below, so such a checkpoint drives our driver correctly.
 
