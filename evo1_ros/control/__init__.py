@@ -1,4 +1,4 @@
-"""Interpolation, safety limits, kinematics, units. No ROS, no torch (layer rule, DESIGN.md §2).
+"""Interpolation, safety limits, kinematics, units. No ROS, no torch (layer rule, docs/architecture.md §2).
 
 * ``limits``: JointLimits + GripperPulseMap from config/xarm6_limits.yaml
 * ``trajectory``: validate() JointTrajectory-like arrays into a Trajectory; time interpolation
