@@ -1,6 +1,6 @@
 """Training configuration: `config/train.yaml` + `key=value` overrides → a validated `TrainConfig`.
 
-Mirrors the official `config.yaml` / command line (docs/reference/evo1.md §6): datasets grouped by
+Mirrors the official `config.yaml` / command line (docs/evo1_model.md §8): datasets grouped by
 embodiment with a `view_map`, stage 1 (head only) / stage 2 (everything), AdamW + warmup/cosine, grad clip,
 augmentation. No torch here, so a config can be checked on any machine.
 """
