@@ -125,7 +125,7 @@ def _validate(path: Path, mode: str) -> None:
 
 
 def _stats_of(reader: LeRobotReader, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Global min of per-episode mins / max of maxes (official `main`, docs/reference/evo1.md §3)."""
+    """Global min of per-episode mins / max of maxes (official `main`, docs/evo1_checkpoints.md §3)."""
     lo = np.min([np.asarray(e["stats"][key]["min"], dtype=np.float64) for e in reader.episodes_stats], axis=0)
     hi = np.max([np.asarray(e["stats"][key]["max"], dtype=np.float64) for e in reader.episodes_stats], axis=0)
     return lo, hi
