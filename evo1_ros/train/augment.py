@@ -1,6 +1,6 @@
 """The official image augmentation set, in plain torch (no torchvision in this environment).
 
-Per view with p = 0.5 (docs/reference/evo1.md §6): RandomResizedCrop(size, scale (0.95, 1.0), bicubic) →
+Per view with p = 0.5 (docs/evo1_model.md §8): RandomResizedCrop(size, scale (0.95, 1.0), bicubic) →
 RandomRotation(±5°, bicubic) → ColorJitter(brightness 0.3, contrast 0.4, saturation 0.5, hue 0.08, in a
 random order as torchvision applies them); otherwise a plain bicubic resize. Every draw comes from an
 explicit generator so a sample's augmentation is a function of its seed (resume, DDP and DataLoader
