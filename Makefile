@@ -1,4 +1,4 @@
-# evo1_ros — entry points (DESIGN.md §8). Everything runs inside .venv, created by `make setup`.
+# evo1_ros — entry points (docs/architecture.md §8). Everything runs inside .venv, created by `make setup`.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
