@@ -1,4 +1,4 @@
-"""Independent reference implementations, written in the tests from the facts in docs/reference/evo1.md.
+"""Independent reference implementations, written in the tests from the facts in docs/evo1_model.md.
 
 They read weights in the *official* (remote-code InternVL) layout, so comparing them with our imported
 modules checks the key mapping (fused qkv split order, layer scale, mlp1 indices) and the layer maths.
