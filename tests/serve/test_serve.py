@@ -32,7 +32,7 @@ def _close(actual: Any, expected: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------- official client shapes
-# Each builder returns the request dict exactly as that client puts it together (evo1.md §5.2-§5.3).
+# Each builder returns the request dict exactly as that client puts it together (docs/evo1_checkpoints.md §7).
 def xarm6_request() -> dict[str, Any]:
     base, wrist = images(1, [(448, 448), (448, 448)])  # OpenCV frames -> RGB, resized to 448 by the client
     return {
