@@ -1,7 +1,7 @@
 """Fixtures for `evo1 serve`: the official-format tiny checkpoint, a multi-arm copy of it, servers, requests.
 
-Request payloads are built here as data, the way the official clients build them (docs/reference/evo1.md
-§5.2-§5.3); nothing of the official code is imported.
+Request payloads are built here as data, the way the official clients build them (docs/evo1_checkpoints.md
+§7); nothing of the official code is imported.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def expected_actions(
 ) -> np.ndarray:
     """What the server must answer: a direct Evo1Policy.predict on the same inputs, same seed.
 
-    Spec of the official server (evo1.md §1.2, §5.1): each view cv2-resized (bilinear) to 448, BGR -> RGB;
+    Spec of the official server (docs/evo1_checkpoints.md §6): each view cv2-resized (bilinear) to 448, BGR -> RGB;
     raw state normalised with the chosen arm/dataset's stats (client zero padding dropped); 50 x 24 out
     (dims past the stats' action dims are 0).
     """
