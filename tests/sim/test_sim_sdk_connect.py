@@ -1,4 +1,4 @@
-"""The real xArm SDK connects to the loopback controller and sees consistent state (xarm.md §1.1, §2.4-§2.7)."""
+"""The real xArm SDK connects to the loopback controller and sees consistent state (docs/xarm_protocol.md §1, §5-§6, §8)."""
 
 from __future__ import annotations
 
