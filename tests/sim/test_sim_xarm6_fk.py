@@ -11,7 +11,7 @@ from evo1_ros.sim.xarm6_fk import matrix_to_axis_angle, rpy_to_matrix, tcp_pose
 
 def test_zero_pose_matches_reference() -> None:
     pose, rot = tcp_pose([0.0] * 6)
-    assert np.allclose(pose[:3], [207.0, 0.0, 112.0], atol=1e-6)  # xarm.md §4.1
+    assert np.allclose(pose[:3], [207.0, 0.0, 112.0], atol=1e-6)  # docs/xarm_protocol.md §9
     assert np.isclose(abs(pose[3]), np.pi) and np.isclose(pose[4], 0.0) and np.isclose(pose[5], 0.0)
     assert np.allclose(rot[:, 2], [0, 0, -1])  # tool z points down
 
