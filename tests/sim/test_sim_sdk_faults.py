@@ -1,4 +1,4 @@
-"""Fault injection seen through the real SDK, and the recovery sequence of xarm.md §1.1:
+"""Fault injection seen through the real SDK, and the recovery sequence of docs/xarm_protocol.md §1:
 clean_error -> motion_enable -> set_mode -> set_state(0)."""
 
 from __future__ import annotations
