@@ -19,7 +19,7 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, interval: 
 
 
 def bring_up(arm: object, mode: int) -> None:
-    """The bring-up sequence of xarm.md §1.1, then wait until the report shows the mode and readiness."""
+    """The bring-up sequence of docs/xarm_protocol.md §1, then wait until the report shows the mode and readiness."""
     assert arm.clean_error() == 0
     assert arm.clean_warn() == 0
     assert arm.motion_enable(True) == 0
