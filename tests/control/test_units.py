@@ -28,7 +28,7 @@ def test_known_values_official_xarm6() -> None:
 
 
 def test_official_client_init_pose_to_rep103() -> None:
-    """The official xArm6 client's start pose (degrees, evo1.md §5.2) with a half-open gripper."""
+    """The official xArm6 client's start pose (degrees, docs/evo1_checkpoints.md §7) with a half-open gripper."""
     deg = np.array([4.3, 15.5, -9.4, 182.6, 100.4, 0.3, 425.0])
     rad = from_convention(deg, NAMES, UnitConvention.OFFICIAL_XARM6, GRIPPER)
     np.testing.assert_allclose(rad[:6], np.radians(deg[:6]))
