@@ -88,7 +88,7 @@ def test_urdf_inertias_are_physical() -> None:
         ev = np.sort(np.linalg.eigvalsh(inertia))
         assert m > 0 and ev[0] > 0 and ev[0] + ev[1] >= ev[2] * (1 - 1e-9), link.get("name")
         masses[link.get("name")] = m
-    # official xArm6 link masses (xarm.md §4.2)
+    # official xArm6 link masses (docs/xarm_protocol.md §9)
     for i, m in enumerate([2.177, 2.011, 1.725, 1.211, 1.206, 0.17], start=1):
         assert masses[f"link{i}"] == pytest.approx(m)
 
