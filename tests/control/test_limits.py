@@ -16,7 +16,7 @@ from evo1_ros.control.limits import (
     default_limits_path,
 )
 
-# xarm.md §4.3: the SDK's client-side pre-check table (rad) and the "1305 series" table.
+# docs/xarm_protocol.md §9: the SDK's client-side pre-check table (rad) and the "1305 series" table.
 SDK_TABLE = {
     "joint1": (-2 * math.pi, 2 * math.pi),
     "joint2": (-2.059488, 2.094395),
