@@ -1,4 +1,4 @@
-"""The layer rule of DESIGN.md §2, checked on the import statements of every source file.
+"""The layer rule of docs/architecture.md §2, checked on the import statements of every source file.
 
 model/ has no ROS; control/, sim/ and recording/ have no torch; only node files (`*_node.py`)
 in recording/ and the modules under nodes/ and ros/ may import rclpy in those packages.
@@ -43,4 +43,4 @@ def test_layer_rule(directory, forbidden, node_suffix):
         if node_suffix and path.name.endswith(node_suffix):
             banned.discard("rclpy")
         bad = imported_roots(path) & banned
-        assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)} (DESIGN.md §2 layer rule)"
+        assert not bad, f"{path.relative_to(REPO)} imports {sorted(bad)} (docs/architecture.md §2 layer rule)"
