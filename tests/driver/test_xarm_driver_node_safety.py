@@ -1,5 +1,5 @@
 """xarm_driver ROS wiring of the issue 13 fixes: stamp checks (item 7), the stop latch and `resume`
-service in driver_status (item 2), and the `accepted_trajectory` topic (item 12, iface.md #1)."""
+service in driver_status (item 2), and the `accepted_trajectory` topic (item 12, docs/architecture.md §3.3)."""
 
 from __future__ import annotations
 
