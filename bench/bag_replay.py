@@ -8,7 +8,7 @@
    Target: p99 <= 5 ms.
 3. to-lerobot throughput (frames/s, wall) next to the recorder node's live path on the same data:
    the bag is played into a live `recorder` node (in this process, real DDS) which records one
-   episode; both use recording/frame_assembly.py and the same writer/codec.
+   episode; both use recording/recorder/frame_assembly.py and the same writer/codec.
 
 Writes bench/results/bag_replay.json. Example:
   .venv/bin/python bench/bag_replay.py --seconds 10 --size 448 --codec libx264
@@ -228,7 +228,7 @@ def live(bag: Path, tmp: Path, size: int, codec: str) -> dict:
 
     from evo1_msgs.srv import StartEpisode
     from recording.bag.play_node import BagPlayer, PlayOptions
-    from recording.reader import LeRobotReader
+    from recording.dataset.reader import LeRobotReader
 
     cfg = recorder_params(size, codec)
     over = {**cfg["overrides"], "features_file": str(tmp / "f.yaml"), "dataset_dir": str(tmp / "live")}

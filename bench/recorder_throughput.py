@@ -54,13 +54,13 @@ from writer_timing import (  # bench/ is sys.path[0] when run as a script
     timing_summary,
 )
 
-from recording.errors import RecordingError
-from recording.features import CameraSpec, DatasetFeatures
-from recording.frame_clock import FrameClock
-from recording.synth import synthetic_image, synthetic_joints
-from recording.validator import validate_dataset
-from recording.video_settings import VideoSettings
-from recording.writer import DEFAULT_MAX_BUFFER_MB, LeRobotWriter
+from recording.dataset.errors import RecordingError
+from recording.dataset.features import CameraSpec, DatasetFeatures
+from recording.dataset.synth import synthetic_image, synthetic_joints
+from recording.dataset.validator import validate_dataset
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import DEFAULT_MAX_BUFFER_MB, LeRobotWriter
+from recording.recorder.frame_clock import FrameClock
 
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "drive_joint")
 CAMERA_NAMES = ("base", "wrist", "side", "top", "extra")
@@ -243,7 +243,7 @@ def run_ours_fast(
     in_file = codec_in_file(root)
     shutil.rmtree(root, ignore_errors=True)
     return {
-        "writer": "evo1_ros recording.writer.LeRobotWriter add_frame + save_episode",
+        "writer": "evo1_ros recording.dataset.writer.LeRobotWriter add_frame + save_episode",
         "encoder": video.encoder(),
         "codec_in_file": in_file,
         "encoder_options": {"pix_fmt": video.pix_fmt, **video.options()},

@@ -34,9 +34,9 @@ if str(REPO) not in sys.path:
 from evo1_ros.train.config import from_dict  # noqa: E402
 from evo1_ros.train.data import ResumableBatchSampler, SampleOrder, WindowDataset  # noqa: E402
 from evo1_ros.train.trainer import Trainer  # noqa: E402
-from recording.features import CameraSpec, DatasetFeatures  # noqa: E402
-from recording.synth import write_synthetic_dataset  # noqa: E402
-from recording.video_settings import VideoSettings  # noqa: E402
+from recording.dataset.features import CameraSpec, DatasetFeatures  # noqa: E402
+from recording.dataset.synth import write_synthetic_dataset  # noqa: E402
+from recording.dataset.video_settings import VideoSettings  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "train_throughput.json"
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "drive_joint")

@@ -36,13 +36,13 @@ from evo1_ros.paths import config_file
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import SENSOR, STATUS
-from recording.episode_session import EpisodeSession, Phase
-from recording.errors import DatasetError, RecordingError
-from recording.features import load_features_config
-from recording.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
-from recording.recorder_setup import SetupError, build_features, open_or_create, video_settings
+from recording.dataset.errors import DatasetError, RecordingError
+from recording.dataset.features import load_features_config
+from recording.dataset.writer import LeRobotWriter
+from recording.recorder.episode_session import EpisodeSession, Phase
+from recording.recorder.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
+from recording.recorder.recorder_setup import SetupError, build_features, open_or_create, video_settings
 from recording.tasks_catalogue import load_tasks, resolve_task
-from recording.writer import LeRobotWriter
 
 PARAMS = [
     ParamSpec("dataset_dir", "", "dataset root directory; created if missing, appended to if it exists"),

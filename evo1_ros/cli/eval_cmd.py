@@ -87,8 +87,8 @@ class _EpisodeRecorder:
         client.create_timer(0.05, self._sample_joints)
 
     def begin(self, path: Path | None) -> None:
-        from recording.video_encoder import CameraEncoder
-        from recording.video_settings import VideoSettings
+        from recording.dataset.video_encoder import CameraEncoder
+        from recording.dataset.video_settings import VideoSettings
 
         with self._lock:
             self.trace_t, self.trace_q, self.frames = [], [], 0

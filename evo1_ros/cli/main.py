@@ -14,7 +14,7 @@ import sys
 # subcommand -> module that registers it
 SUBCOMMANDS: dict[str, str] = {
     "launch": "evo1_ros.cli.launch_cmd",
-    "dataset": "recording.cli",
+    "dataset": "recording.dataset.cli",
     "bag": "recording.bag.cli",
     "sim": "evo1_ros.cli.sim_cmd",
     "eval": "evo1_ros.cli.eval_cmd",

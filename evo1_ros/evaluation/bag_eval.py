@@ -86,7 +86,7 @@ def score_dataset(
     gripper: GripperPulseMap | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Score ``predict`` on every episode of the dataset at ``root``; returns (report, traces of episode 0)."""
-    from recording.reader import LeRobotReader
+    from recording.dataset.reader import LeRobotReader
 
     gripper = gripper or GripperPulseMap()
     reader = LeRobotReader(root)

@@ -1,6 +1,6 @@
 """Training data: datasets checked before any compute, merged stats, windows, a resumable sample order.
 
-Each dataset is read through `recording.reader.LeRobotReader` (the reader users have). A sample is the
+Each dataset is read through `recording.dataset.reader.LeRobotReader` (the reader users have). A sample is the
 window at one frame: the state there, the next `horizon` actions (past the episode end: the last action
 repeated, the official padding, with `action_is_pad` available to leave those steps out of the loss), the
 task prompt and one picture per mapped camera. Video decoding happens in `WindowDataset.__getitem__`, i.e.
@@ -22,9 +22,9 @@ from evo1_ros.model.config import Evo1Config
 from evo1_ros.model.image_preprocessing import to_uint8_tile
 from evo1_ros.model.normalization import NormStats
 from evo1_ros.model.prompt import mask_absent_views
-from recording.errors import DatasetError
-from recording.features import ACTION_KEY, CAMERA_PREFIX, STATE_KEY
-from recording.reader import LeRobotReader
+from recording.dataset.errors import DatasetError
+from recording.dataset.features import ACTION_KEY, CAMERA_PREFIX, STATE_KEY
+from recording.dataset.reader import LeRobotReader
 
 from .augment import augment_view
 from .config import VIEW_NAMES, DatasetEntry, TrainConfigError
@@ -114,7 +114,7 @@ def _views_for(entry: DatasetEntry, reader: LeRobotReader, num_views: int) -> li
 def _validate(path: Path, mode: str) -> None:
     if mode == "off":
         return
-    from recording.validator import validate_dataset
+    from recording.dataset.validator import validate_dataset
 
     report = validate_dataset(path, decode_videos=mode == "full")
     if not report.ok:

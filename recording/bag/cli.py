@@ -85,7 +85,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 def cmd_to_lerobot(args: argparse.Namespace) -> int:
     from recording.bag.to_lerobot import ConvertOptions, convert, recorder_parameters
-    from recording.validator import validate_dataset
+    from recording.dataset.validator import validate_dataset
 
     params = recorder_parameters(args.config, _overrides(args.param))
     opts = ConvertOptions(

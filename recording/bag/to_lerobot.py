@@ -2,7 +2,7 @@
 
 The recorder's parameters (config/recorder.yaml: cameras and their topics, joint states, action
 source/topic, max ages, stamp source, fps, features and task files) decide the mapping, and
-:class:`recording.frame_assembly.FrameAssembler` turns messages into rows, exactly as in the node:
+:class:`recording.recorder.frame_assembly.FrameAssembler` turns messages into rows, exactly as in the node:
 the bag's messages are fed in log order (log time = arrival time) and the frame clock ticks at
 integer multiples of ``1/fps`` on the ROS clock, which is the bag's log time, or -- for a bag with
 ``/clock`` converted with ``use_sim_time`` -- the recorded ``/clock`` (a tick at the first clock value
@@ -26,9 +26,9 @@ import yaml
 
 from evo1_ros.paths import config_file
 from recording.bag.bagio import BagError, bag_files, deserialize, open_bag
-from recording.features import load_features_config
-from recording.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
-from recording.recorder_setup import build_features, open_or_create, video_settings
+from recording.dataset.features import load_features_config
+from recording.recorder.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
+from recording.recorder.recorder_setup import build_features, open_or_create, video_settings
 from recording.tasks_catalogue import load_tasks, resolve_task
 
 RECORDING_STATE = 1  # evo1_msgs/RecorderStatus.RECORDING

@@ -13,8 +13,8 @@ from bag_helpers import converter_params, write_features, write_teleop_bag
 from evo1_ros.cli.main import main
 from recording.bag.bagio import BagError, open_bag
 from recording.bag.to_lerobot import ConvertOptions, convert
-from recording.reader import LeRobotReader
-from recording.validator import validate_dataset
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.validator import validate_dataset
 
 
 @pytest.fixture(scope="module")

@@ -99,9 +99,9 @@ def test_to_lerobot_equals_the_live_recorder(ros, tmp_path):
     from evo1_ros.ros.image import numpy_to_image
     from evo1_ros.ros.qos import COMMAND, SENSOR, STATE
     from recording.bag.to_lerobot import ConvertOptions, convert, recorder_parameters
-    from recording.reader import LeRobotReader
+    from recording.dataset.reader import LeRobotReader
+    from recording.dataset.validator import validate_dataset
     from recording.recorder_node import RecorderNode
-    from recording.validator import validate_dataset
 
     features = write_features(tmp_path / "f.yaml")
     overrides = {

@@ -1,8 +1,8 @@
 """Write the project's view of a synthetic dataset to an .npz for the LeRobot compatibility checks.
 
-Runs in the project venv (``.venv``): every frame through ``recording.reader.LeRobotReader``
+Runs in the project venv (``.venv``): every frame through ``recording.dataset.reader.LeRobotReader``
 (numeric columns, task, images decoded by the project's decoder) plus the synthetic pictures and joint
-vectors that ``evo1 dataset synth`` fed to the writer (``recording.synth``), so the checks in the
+vectors that ``evo1 dataset synth`` fed to the writer (``recording.dataset.synth``), so the checks in the
 compat venvs can compare LeRobot's output with both.
 
 Usage: python tests/compat/dump_reference.py DATASET_DIR OUT.npz
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recording.reader import LeRobotReader
-from recording.synth import synthetic_image, synthetic_joints
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.synth import synthetic_image, synthetic_joints
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         arrays[f"col/{key}"] = r.column(key)
     for ex in r.features.extras:
         arrays[f"col/{ex.key}"] = r.column(ex.key)
-    # What synth fed the writer: state = joints(e, k), action = joints(e, k + 1) (recording/synth.py).
+    # What synth fed the writer: state = joints(e, k), action = joints(e, k + 1) (recording/dataset/synth.py).
     n_s, n_a = len(r.features.state_names), len(r.features.action_names)
     ep_k = [(ep, k) for ep in range(r.num_episodes) for k in range(r.episode_length(ep))]
     arrays["srccol/observation.state"] = np.stack([synthetic_joints(e, k, n_s, r.fps) for e, k in ep_k])

@@ -11,8 +11,8 @@ import numpy as np
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.servo_stream import ServoStreamer
 from evo1_ros.control.trajectory import validate
-from recording.command_tracker import CommandTracker
-from recording.stream_sampling import FrameSampler, LatestStream
+from recording.recorder.command_tracker import CommandTracker
+from recording.recorder.stream_sampling import FrameSampler, LatestStream
 
 DT = 0.01
 
@@ -80,7 +80,7 @@ def test_stream_stamped_in_the_future_is_stale_and_a_clock_problem() -> None:
 def test_recording_imports_no_torch_or_rclpy() -> None:
     """The tracker uses evo1_ros.control, which must not drag torch or rclpy onto a recording PC."""
     code = (
-        "import sys, recording.command_tracker, recording.stream_sampling; "
+        "import sys, recording.recorder.command_tracker, recording.recorder.stream_sampling; "
         "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

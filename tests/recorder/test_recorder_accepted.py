@@ -29,7 +29,7 @@ from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.ros.image import numpy_to_image
 from evo1_ros.ros.qos import COMMAND, SENSOR
-from recording.reader import LeRobotReader
+from recording.dataset.reader import LeRobotReader
 from recording.recorder_node import RecorderNode
 
 pytestmark = pytest.mark.ros

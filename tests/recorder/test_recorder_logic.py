@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recording.command_tracker import CommandError, CommandTracker
-from recording.episode_session import EpisodeSession, Phase
-from recording.features import CameraSpec, DatasetFeatures, ExtraSpec
-from recording.recorder_setup import SetupError, build_features, describe_difference, joint_vector
-from recording.stream_sampling import FrameSampler, LatestStream
+from recording.dataset.features import CameraSpec, DatasetFeatures, ExtraSpec
+from recording.recorder.command_tracker import CommandError, CommandTracker
+from recording.recorder.episode_session import EpisodeSession, Phase
+from recording.recorder.recorder_setup import SetupError, build_features, describe_difference, joint_vector
+from recording.recorder.stream_sampling import FrameSampler, LatestStream
 
 
 def test_stale_and_missing_streams_drop_frames_and_are_counted_per_stream():

@@ -23,9 +23,9 @@ from std_srvs.srv import Trigger
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
-from recording.reader import LeRobotReader
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.validator import validate_dataset
 from recording.recorder_node import RecorderNode
-from recording.validator import validate_dataset
 
 pytestmark = pytest.mark.ros
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recording.features import CameraSpec, DatasetFeatures
-from recording.synth import write_synthetic_dataset
-from recording.video_settings import VideoSettings
+from recording.dataset.features import CameraSpec, DatasetFeatures
+from recording.dataset.synth import write_synthetic_dataset
+from recording.dataset.video_settings import VideoSettings
 
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "drive_joint")
 FPS = 30

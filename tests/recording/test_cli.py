@@ -133,7 +133,7 @@ def test_bad_input_one_line_error(
 def test_dataset_cli_imports_neither_torch_nor_rclpy(golden: Path) -> None:
     code = (
         "import sys; from evo1_ros.cli.main import main; rc = main(['dataset', 'validate', sys.argv[1]]); "
-        "import recording.cli, recording.reader, recording.preview, recording.synth, recording.frame_clock; "
+        "import recording.dataset.cli, recording.dataset.reader, recording.dataset.preview, recording.dataset.synth, recording.recorder.frame_clock; "
         "bad = [m for m in ('torch', 'rclpy') if m in sys.modules]; print('LOADED', bad); sys.exit(rc or len(bad))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

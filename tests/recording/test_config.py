@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from recording.config_paths import default_config
-from recording.features import DatasetFeatures, load_features_config
+from recording.dataset.features import DatasetFeatures, load_features_config
+from recording.dataset.video_settings import VideoSettings
 from recording.tasks_catalogue import load_tasks, resolve_task
-from recording.video_settings import VideoSettings
 
 JOINTS = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "drive_joint"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from rec_helpers import FPS
 
-from recording.reader import LeRobotReader
-from recording.synth import synthetic_image
-from recording.validator import validate_dataset
-from recording.writer import LeRobotWriter
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.synth import synthetic_image
+from recording.dataset.validator import validate_dataset
+from recording.dataset.writer import LeRobotWriter
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,10 +23,10 @@ CHILD = textwrap.dedent("""
     import numpy as np
     sys.path.insert(0, {repo!r})
     from rec_helpers import small_features
-    from recording.synth import synthetic_image, synthetic_joints
-    from recording.video_settings import VideoSettings
-    from recording.writer import LeRobotWriter
-    import recording.writer as wmod
+    from recording.dataset.synth import synthetic_image, synthetic_joints
+    from recording.dataset.video_settings import VideoSettings
+    from recording.dataset.writer import LeRobotWriter
+    import recording.dataset.writer as wmod
 
     mode = {mode!r}
     w = LeRobotWriter.create({root!r}, {fps}, small_features(), video=VideoSettings("libx264"))

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from rec_helpers import FPS, small_features
 
-import recording.writer as wmod
-from recording.errors import DiskFullError
-from recording.synth import synthetic_image
-from recording.validator import validate_dataset
-from recording.video_settings import VideoSettings
-from recording.writer import LeRobotWriter
+import recording.dataset.writer as wmod
+from recording.dataset.errors import DiskFullError
+from recording.dataset.synth import synthetic_image
+from recording.dataset.validator import validate_dataset
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import LeRobotWriter
 
 
 def _smooth(w: LeRobotWriter, e: int, n: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recording.frame_clock import FrameClock
+from recording.recorder.frame_clock import FrameClock
 
 
 class FakeTime:

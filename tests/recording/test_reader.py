@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from rec_helpers import FPS
 
-from recording.errors import DatasetError
-from recording.reader import LeRobotReader
-from recording.synth import synthetic_image, synthetic_joints
+from recording.dataset.errors import DatasetError
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.synth import synthetic_image, synthetic_joints
 
 
 def test_window_inside_episode(golden: Path) -> None:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from rec_helpers import FPS, JOINTS, make_dataset
 
-from recording.features import CameraSpec, DatasetFeatures, ExtraSpec
-from recording.reader import LeRobotReader
-from recording.stats import image_stats_from_frames, numeric_stats, sample_indices
-from recording.synth import synthetic_image, synthetic_joints
-from recording.validator import validate_dataset
-from recording.video_decode import probe
-from recording.video_settings import VideoSettings, encoder_available
-from recording.writer import LeRobotWriter
+from recording.dataset.features import CameraSpec, DatasetFeatures, ExtraSpec
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.stats import image_stats_from_frames, numeric_stats, sample_indices
+from recording.dataset.synth import synthetic_image, synthetic_joints
+from recording.dataset.validator import validate_dataset
+from recording.dataset.video_decode import probe
+from recording.dataset.video_settings import VideoSettings, encoder_available
+from recording.dataset.writer import LeRobotWriter
 
 
 @pytest.mark.parametrize("codec", ["libx264", "libsvtav1"])

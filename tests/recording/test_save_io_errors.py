@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from rec_helpers import small_features
 
-from recording import layout
-from recording.errors import RecordingError
-from recording.synth import synthetic_image
-from recording.validator import validate_dataset
-from recording.video_settings import VideoSettings
-from recording.writer import LeRobotWriter
+from recording.dataset import layout
+from recording.dataset.errors import RecordingError
+from recording.dataset.synth import synthetic_image
+from recording.dataset.validator import validate_dataset
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import LeRobotWriter
 
 CALLS = ("fsync", "rename", "replace")
 

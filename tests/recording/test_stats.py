@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from recording.stats import (
+from recording.dataset.stats import (
     downsample_stride,
     estimate_num_samples,
     image_stats_from_frames,

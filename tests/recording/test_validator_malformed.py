@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from rec_helpers import FPS
 
-from recording.synth import synthetic_image
-from recording.validator import validate_dataset
+from recording.dataset.synth import synthetic_image
+from recording.dataset.validator import validate_dataset
 
 PQ0 = "data/chunk-000/episode_000000.parquet"
 PQ1 = "data/chunk-000/episode_000001.parquet"

@@ -11,10 +11,10 @@ import json
 import numpy as np
 from rec_helpers import JOINTS
 
-from recording.features import CameraSpec, DatasetFeatures
-from recording.validator import validate_dataset
-from recording.video_settings import VideoSettings
-from recording.writer import LeRobotWriter
+from recording.dataset.features import CameraSpec, DatasetFeatures
+from recording.dataset.validator import validate_dataset
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import LeRobotWriter
 
 
 def _noise_dataset(root, frames: int = 12):

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from rec_helpers import FPS, make_dataset, small_features
 
-from recording.errors import RecordingError
-from recording.reader import LeRobotReader
-from recording.synth import synthetic_image
-from recording.validator import validate_dataset
-from recording.video_settings import VideoSettings
-from recording.writer import LeRobotWriter
+from recording.dataset.errors import RecordingError
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.synth import synthetic_image
+from recording.dataset.validator import validate_dataset
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import LeRobotWriter
 
 IMG = synthetic_image(0, 0, 0, 48, 64)
 
@@ -147,7 +147,7 @@ def test_reopen_appends_with_same_codec_only(tmp_path: Path) -> None:
 
 
 def test_open_non_dataset(tmp_path: Path) -> None:
-    from recording.errors import DatasetError
+    from recording.dataset.errors import DatasetError
 
     with pytest.raises(DatasetError, match="not a dataset"):
         LeRobotWriter.open(tmp_path)
@@ -182,7 +182,7 @@ def test_add_frame_never_waits_for_the_encoder(tmp_path: Path, monkeypatch: pyte
     """With every encoder thread stuck, add_frame still returns; frames queue up and are encoded later."""
     import threading
 
-    import recording.video_encoder as venc
+    import recording.dataset.video_encoder as venc
 
     gate = threading.Event()
     real = venc.image_frame_stats

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from recording.reader import LeRobotReader
-from recording.validator import validate_dataset
+from recording.dataset.reader import LeRobotReader
+from recording.dataset.validator import validate_dataset
 
 
 def _record(tmp_path, ros_env, *extra: str) -> subprocess.CompletedProcess:

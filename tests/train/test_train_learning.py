@@ -14,7 +14,7 @@ from evo1_ros.model import Evo1Policy, NormStats
 from evo1_ros.train.checkpoint_io import checkpoint_fps, read_training_info
 from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer
-from recording.reader import LeRobotReader
+from recording.dataset.reader import LeRobotReader
 
 STEPS = 300
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from evo1_ros.train.config import TrainConfig, from_dict
-from recording.features import CameraSpec, DatasetFeatures
-from recording.synth import write_synthetic_dataset
-from recording.video_settings import VideoSettings
-from recording.writer import LeRobotWriter
+from recording.dataset.features import CameraSpec, DatasetFeatures
+from recording.dataset.synth import write_synthetic_dataset
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import LeRobotWriter
 
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "drive_joint")
 FPS = 10

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from recording import layout
-from recording.atomic_io import (
+from recording.dataset import layout
+from recording.dataset.atomic_io import (
     append_durable,
     fsync_dir,
     jsonl_line,
@@ -35,12 +35,12 @@ from recording.atomic_io import (
     truncate_durable,
     write_json_atomic,
 )
-from recording.errors import DatasetError, DiskFullError, RecordingError, is_disk_full
-from recording.features import ACTION_KEY, STATE_KEY, DatasetFeatures
-from recording.parquet_io import column_features, write_episode_parquet
-from recording.stats import combine_image_stats, numeric_stats, sample_indices, stats_to_json
-from recording.video_encoder import CameraEncoder
-from recording.video_settings import ENCODER_FOR_CODEC, VideoSettings
+from recording.dataset.errors import DatasetError, DiskFullError, RecordingError, is_disk_full
+from recording.dataset.features import ACTION_KEY, STATE_KEY, DatasetFeatures
+from recording.dataset.parquet_io import column_features, write_episode_parquet
+from recording.dataset.stats import combine_image_stats, numeric_stats, sample_indices, stats_to_json
+from recording.dataset.video_encoder import CameraEncoder
+from recording.dataset.video_settings import ENCODER_FOR_CODEC, VideoSettings
 
 # Raw frames allowed to wait for the encoders (3 cameras x 448x448 RGB: ~1700 frames, ~19 s at 30 fps).
 DEFAULT_MAX_BUFFER_MB = 1024.0

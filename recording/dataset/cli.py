@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from recording.config_paths import default_config
-from recording.errors import DatasetError, RecordingError
+from recording.dataset.errors import DatasetError, RecordingError
 
 _FMT = argparse.RawDescriptionHelpFormatter
 
@@ -125,8 +125,8 @@ def _guard(name: str, fn: Callable[[argparse.Namespace], int]) -> Callable[[argp
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from recording.dataset.validator import validate_dataset
     from recording.progress import Progress
-    from recording.validator import validate_dataset
 
     bar = Progress("validating")
     try:
@@ -166,8 +166,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from recording.atomic_io import read_json, read_jsonl
-    from recording.layout import EPISODES_PATH, INFO_PATH, TASKS_PATH
+    from recording.dataset.atomic_io import read_json, read_jsonl
+    from recording.dataset.layout import EPISODES_PATH, INFO_PATH, TASKS_PATH
 
     root: Path = args.dir
     if not root.is_dir():
@@ -226,11 +226,11 @@ def _parse_cameras(text: str) -> dict[str, dict[str, int]]:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from recording.features import DatasetFeatures, load_features_config
+    from recording.dataset.features import DatasetFeatures, load_features_config
+    from recording.dataset.synth import write_synthetic_dataset
+    from recording.dataset.video_settings import VideoSettings
     from recording.progress import Progress
-    from recording.synth import write_synthetic_dataset
     from recording.tasks_catalogue import load_tasks, resolve_task
-    from recording.video_settings import VideoSettings
 
     if args.episodes < 1 or args.frames < 1:
         raise ValueError(f"--episodes and --frames must be >= 1 (got {args.episodes}, {args.frames})")
@@ -275,7 +275,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from recording.preview import write_preview
+    from recording.dataset.preview import write_preview
 
     if args.frames < 1:
         raise ValueError(f"--frames must be >= 1, got {args.frames}")

@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from recording.stats import ImageFrameStats, image_frame_stats
-from recording.video_settings import VideoSettings
+from recording.dataset.stats import ImageFrameStats, image_frame_stats
+from recording.dataset.video_settings import VideoSettings
 
 WORKER_NICE = 10
 _STOP = object()

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recording.errors import DatasetError
+from recording.dataset.errors import DatasetError
 
 
 def fsync_file(path: Path) -> None:

@@ -25,11 +25,11 @@ import numpy as np
 
 from evo1_ros.control.limits import GripperPulseMap
 from evo1_ros.control.units import UnitConvention, parse_convention, to_convention
-from recording.command_tracker import CommandError, CommandTracker
-from recording.features import DatasetFeatures
-from recording.recorder_setup import extra_values, joint_vector
-from recording.stream_sampling import FrameSampler, LatestStream
-from recording.writer import LeRobotWriter
+from recording.dataset.features import DatasetFeatures
+from recording.dataset.writer import LeRobotWriter
+from recording.recorder.command_tracker import CommandError, CommandTracker
+from recording.recorder.recorder_setup import extra_values, joint_vector
+from recording.recorder.stream_sampling import FrameSampler, LatestStream
 
 WarnFn = Callable[[str, str], None]  # (throttle key, text)
 

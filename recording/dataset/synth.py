@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recording.features import DatasetFeatures
-from recording.video_settings import VideoSettings
-from recording.writer import EpisodeInfo, LeRobotWriter
+from recording.dataset.features import DatasetFeatures
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import EpisodeInfo, LeRobotWriter
 
 
 def synthetic_image(camera: int, episode: int, frame: int, height: int, width: int) -> np.ndarray:

@@ -17,19 +17,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from recording import layout
-from recording.atomic_io import read_json, read_jsonl
-from recording.errors import DatasetError
-from recording.features import CAMERA_PREFIX, DEFAULT_FEATURES, IMAGE_NAMES
-from recording.parquet_io import column_features, column_to_numpy, read_episode_table
-from recording.stats import (
+from recording.dataset import layout
+from recording.dataset.atomic_io import read_json, read_jsonl
+from recording.dataset.errors import DatasetError
+from recording.dataset.features import CAMERA_PREFIX, DEFAULT_FEATURES, IMAGE_NAMES
+from recording.dataset.parquet_io import column_features, column_to_numpy, read_episode_table
+from recording.dataset.stats import (
     compare_stats,
     estimate_num_samples,
     image_stats_from_frames,
     numeric_stats,
     sample_indices,
 )
-from recording.video_decode import VideoProbe, iter_frames, probe
+from recording.dataset.video_decode import VideoProbe, iter_frames, probe
 
 INFO_FIELDS: dict[str, tuple[type, ...]] = {
     "codebase_version": (str,),

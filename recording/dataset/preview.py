@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recording.errors import DatasetError
-from recording.features import ACTION_KEY, STATE_KEY
-from recording.reader import LeRobotReader
+from recording.dataset.errors import DatasetError
+from recording.dataset.features import ACTION_KEY, STATE_KEY
+from recording.dataset.reader import LeRobotReader
 
 BG = (255, 255, 255)
 INK = (30, 30, 30)

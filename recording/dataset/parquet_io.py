@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from recording.errors import DatasetError
+from recording.dataset.errors import DatasetError
 
 _ARROW = {
     "float32": pa.float32(),

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from recording import layout
-from recording.features import CameraSpec, DatasetFeatures
-from recording.video_settings import VideoSettings
-from recording.writer import LeRobotWriter
+from recording.dataset import layout
+from recording.dataset.features import CameraSpec, DatasetFeatures
+from recording.dataset.video_settings import VideoSettings
+from recording.dataset.writer import LeRobotWriter
 
 # Extra columns the recorder knows how to fill (key -> meaning); other extras in the config are refused.
 STAMP_EXTRA = "stamp_ns"

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from recording import layout
-from recording.atomic_io import read_json, read_jsonl
-from recording.errors import DatasetError
-from recording.features import ACTION_KEY, STATE_KEY, DatasetFeatures
-from recording.parquet_io import column_features, column_to_numpy, read_episode_table
-from recording.video_decode import decode_at
+from recording.dataset import layout
+from recording.dataset.atomic_io import read_json, read_jsonl
+from recording.dataset.errors import DatasetError
+from recording.dataset.features import ACTION_KEY, STATE_KEY, DatasetFeatures
+from recording.dataset.parquet_io import column_features, column_to_numpy, read_episode_table
+from recording.dataset.video_decode import decode_at
 
 
 @dataclass(frozen=True)

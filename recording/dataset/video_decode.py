@@ -14,8 +14,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from recording.errors import DatasetError
-from recording.layout import TOLERANCE_S
+from recording.dataset.errors import DatasetError
+from recording.dataset.layout import TOLERANCE_S
 
 
 @dataclass(frozen=True)
