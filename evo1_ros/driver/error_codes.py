@@ -6,7 +6,7 @@ CONTROLLER_ERRORS: dict[int, str] = {
     1: "emergency stop button pressed",
     2: "emergency IO of the control box triggered",
     3: "emergency stop of the three-state switch",
-    10: "servo error (joint 1)",
+    10: "servo motor error (no joint named; joint n reports code 10 + n)",
     11: "servo error (joint 1)",
     12: "servo error (joint 2)",
     13: "servo error (joint 3)",

@@ -42,3 +42,12 @@ def test_close_returns_even_when_the_sdk_disconnect_hangs(controller, caplog):
     assert session.connected
     session.close()
     release.set()
+
+
+def test_servo_error_codes_name_the_right_joint():
+    """C10 is the generic servo error; C11..C17 are joints 1..7 (the SDK's ControllerErrorCodeMap)."""
+    from evo1_ros.driver.error_codes import CONTROLLER_ERRORS
+
+    assert "joint" not in CONTROLLER_ERRORS[10].split("(")[0] and "joint 1" not in CONTROLLER_ERRORS[10]
+    for n in range(1, 7):
+        assert CONTROLLER_ERRORS[10 + n].endswith(f"(joint {n})")
