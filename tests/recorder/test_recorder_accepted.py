@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -14,11 +12,8 @@ from recorder_rig import (
     JOINTS,
     WIDTH,
     Rig,
-    as_overrides,
     call,
-    recorder_params,
     rows_match,
-    write_features,
 )
 from ros_harness import Collector, wait_until
 from sensor_msgs.msg import Image
@@ -34,24 +29,6 @@ from recording.recorder_node import RecorderNode
 
 pytestmark = pytest.mark.ros
 REJECTED = 0.777  # value of every joint in the commands the driver did not accept
-
-
-@pytest.fixture
-def make_recorder(ros, tmp_path: Path):
-    made: list[RecorderNode] = []
-    features = write_features(tmp_path / "features.yaml")
-
-    def _make(**overrides):
-        node = RecorderNode(
-            context=ros.context,
-            parameter_overrides=as_overrides(recorder_params(tmp_path / "ds", features, **overrides)),
-        )
-        made.append(node)
-        return ros.add(node)
-
-    yield _make
-    for node in made:
-        node.close()
 
 
 def test_commands_the_driver_did_not_accept_are_not_recorded(ros, make_recorder, tmp_path):

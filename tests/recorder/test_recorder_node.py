@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,24 +27,6 @@ from recording.dataset.validator import validate_dataset
 from recording.recorder_node import RecorderNode
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def make_recorder(ros, tmp_path: Path):
-    """Build a RecorderNode in the test's context; closed (dataset lock released) at teardown."""
-    made: list[RecorderNode] = []
-    features = write_features(tmp_path / "features.yaml")
-
-    def _make(**overrides):
-        params = recorder_params(tmp_path / "ds", features, **overrides)
-        node = RecorderNode(context=ros.context, parameter_overrides=as_overrides(params))
-        made.append(node)
-        ros.add(node)
-        return node
-
-    yield _make
-    for node in made:
-        node.close()
 
 
 def start(node, task: str = "") -> StartEpisode.Response:

@@ -1,0 +1,27 @@
+"""Fixtures shared by the recorder node tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from recorder_rig import as_overrides, recorder_params, write_features
+
+from recording.recorder_node import RecorderNode
+
+
+@pytest.fixture
+def make_recorder(ros, tmp_path: Path):
+    """Build a RecorderNode in the test's context; closed (dataset lock released) at teardown."""
+    made: list[RecorderNode] = []
+    features = write_features(tmp_path / "features.yaml")
+
+    def _make(**overrides):
+        params = recorder_params(tmp_path / "ds", features, **overrides)
+        node = RecorderNode(context=ros.context, parameter_overrides=as_overrides(params))
+        made.append(node)
+        return ros.add(node)
+
+    yield _make
+    for node in made:
+        node.close()
