@@ -7,32 +7,18 @@ import time
 
 import numpy as np
 import pytest
-from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticStatus
-from driver_helpers import joint_vector
+from driver_helpers import call, joint_vector, trajectory
 from ros_harness import Collector, wait_until
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from trajectory_msgs.msg import JointTrajectory
 
 from evo1_ros.driver.arm_driver import DriverState
 
 ARM = [f"joint{i}" for i in range(1, 7)]
 ALL = [*ARM, "drive_joint"]
 CAP = 1.0  # max_velocity of config/xarm6_limits.yaml (rad/s)
-
-
-def trajectory(names, points, velocities=None) -> JointTrajectory:
-    msg = JointTrajectory()
-    msg.joint_names = list(names)
-    for i, (t, pos) in enumerate(points):
-        pt = JointTrajectoryPoint()
-        pt.positions = [float(v) for v in pos]
-        if velocities is not None:
-            pt.velocities = [float(v) for v in velocities[i]]
-        pt.time_from_start = Duration(sec=int(t), nanosec=int(round((t - int(t)) * 1e9)))
-        msg.points.append(pt)
-    return msg
 
 
 def wait_settled(controller, timeout: float = 5.0) -> np.ndarray:
@@ -48,14 +34,6 @@ def wait_settled(controller, timeout: float = 5.0) -> np.ndarray:
 
     assert wait_until(still, timeout)
     return last[0]
-
-
-def call(node, srv_type, name, request=None):
-    client = node.create_client(srv_type, name)
-    assert client.wait_for_service(timeout_sec=10)
-    future = client.call_async(request or srv_type.Request())
-    assert wait_until(future.done, 20)
-    return future.result()
 
 
 @pytest.fixture
