@@ -276,6 +276,8 @@ def _write_plot(
     """Three panels drawn with OpenCV (no matplotlib in the stack): outcomes, latency histogram, joints."""
     import cv2
 
+    from evo1_ros.evaluation.plotting import JOINT_COLORS
+
     w, h = 900, 620
     img = np.full((h, w, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -307,27 +309,18 @@ def _write_plot(
     t, q = recorder.traces()
     if len(t) > 1:
         lo, hi = float(q.min()), float(q.max())
-        colors = [
-            (180, 80, 30),
-            (40, 130, 240),
-            (50, 170, 50),
-            (40, 40, 210),
-            (150, 80, 160),
-            (70, 100, 140),
-            (200, 0, 200),
-        ]
         for j in range(q.shape[1]):
             xs = 20 + (t - t[0]) / max(1e-6, t[-1] - t[0]) * (w - 120)
             ys = 600 - (q[:, j] - lo) / max(1e-6, hi - lo) * 180
             pts = np.stack([xs, ys], axis=1).astype(np.int32)
-            cv2.polylines(img, [pts], False, colors[j % len(colors)], 1)
+            cv2.polylines(img, [pts], False, JOINT_COLORS[j % len(JOINT_COLORS)], 1)
             cv2.putText(
                 img,
                 f"j{j + 1}" if j < 6 else "grip",
                 (w - 90, 430 + 16 * j),
                 font,
                 0.4,
-                colors[j % len(colors)],
+                JOINT_COLORS[j % len(JOINT_COLORS)],
                 1,
             )
     cv2.imwrite(str(path), img[:, :, ::-1])

@@ -28,6 +28,7 @@ import numpy as np
 from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT, GripperPulseMap
 from evo1_ros.control.observation import Frame, ObservationAssembler, ObservationConfig
 from evo1_ros.control.units import UnitConvention, from_convention, parse_convention
+from evo1_ros.evaluation.plotting import JOINT_COLORS
 
 # predict(images, image_mask, state (model units), task) -> (horizon, D) chunk in model units
 PredictFn = Callable[[list, list, np.ndarray, str], np.ndarray]
@@ -173,15 +174,6 @@ def write_plots(out: Path, report: dict[str, Any], traces: dict[str, np.ndarray]
     """traces.png (recorded solid, 1-step prediction dotted, per joint) and horizon_error.png (OpenCV)."""
     import cv2
 
-    colors = [
-        (180, 80, 30),
-        (40, 130, 240),
-        (50, 170, 50),
-        (40, 40, 210),
-        (150, 80, 160),
-        (70, 100, 140),
-        (200, 0, 200),
-    ]
     font = cv2.FONT_HERSHEY_SIMPLEX
     paths = []
     w, h = 900, 500
@@ -202,7 +194,7 @@ def write_plots(out: Path, report: dict[str, Any], traces: dict[str, np.ndarray]
         span = max(hi - lo, 1e-6)
         xs = 40 + np.arange(len(rec)) / (len(rec) - 1) * (w - 140)
         for j in range(rec.shape[1]):
-            c = colors[j % len(colors)]
+            c = JOINT_COLORS[j % len(JOINT_COLORS)]
             ys = h - 30 - (rec[:, j] - lo) / span * (h - 70)
             cv2.polylines(img, [np.stack([xs, ys], 1).astype(np.int32)], False, c, 1, cv2.LINE_AA)
             for x, v in zip(xs, pred[:, j]):
@@ -223,7 +215,7 @@ def write_plots(out: Path, report: dict[str, Any], traces: dict[str, np.ndarray]
         xs = 40 + np.arange(mae.shape[0]) / (mae.shape[0] - 1) * (w - 140)
         for j in range(mae.shape[1]):
             ys = h - 30 - np.nan_to_num(mae[:, j]) / top * (h - 70)
-            c = colors[j % len(colors)]
+            c = JOINT_COLORS[j % len(JOINT_COLORS)]
             cv2.polylines(img, [np.stack([xs, ys], 1).astype(np.int32)], False, c, 1, cv2.LINE_AA)
             cv2.putText(img, report["joints"][j], (w - 95, 40 + 16 * j), font, 0.4, c, 1)
         cv2.putText(img, f"{top:.4f}", (2, 44), font, 0.35, (0, 0, 0), 1)
