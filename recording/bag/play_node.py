@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
-from recording.bag.bagio import BagError, QosSpec, bag_files, open_bag, qos_from_connection
-from recording.bag.record_node import message_class
+from recording.bag.bagio import BagError, bag_files, open_bag, qos_from_connection
+from recording.bag.record_node import message_class, qos_profile
 
 _SPIN_S = 0.001  # the last millisecond before a due time is busy-waited
 
@@ -47,19 +46,6 @@ class PlayStats:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _qos(spec: QosSpec) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=max(spec.depth, 10),
-        reliability=ReliabilityPolicy.BEST_EFFORT
-        if spec.reliability == "best_effort"
-        else ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL
-        if spec.durability == "transient_local"
-        else DurabilityPolicy.VOLATILE,
-    )
-
-
 class BagPlayer:
     """Plays bag folders through ``node``'s publishers (created from the first bag's connections)."""
 
@@ -76,7 +62,7 @@ class BagPlayer:
                 if conn.topic not in self.publishers:
                     cls = message_class(conn.msgtype)
                     self.publishers[conn.topic] = node.create_publisher(
-                        cls, conn.topic, _qos(qos_from_connection(conn))
+                        cls, conn.topic, qos_profile(qos_from_connection(conn), 10)
                     )
         self.clock_pub = node.create_publisher(Clock, "/clock", 10) if options.clock else None
 

@@ -38,6 +38,20 @@ def message_class(msgtype: str) -> Any:
         ) from None
 
 
+def qos_profile(spec: QosSpec, min_depth: int) -> QoSProfile:
+    """The rclpy profile for a bag's QoS: keep-last, depth at least ``min_depth``, its reliability and durability."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=max(spec.depth, min_depth),
+        reliability=ReliabilityPolicy.BEST_EFFORT
+        if spec.reliability == "best_effort"
+        else ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL
+        if spec.durability == "transient_local"
+        else DurabilityPolicy.VOLATILE,
+    )
+
+
 def offered_qos(node: Node, topic: str) -> QosSpec | None:
     """The QoS to subscribe ``topic`` with, from its publishers (None while it has none)."""
     infos = node.get_publishers_info_by_topic(topic)
@@ -105,16 +119,7 @@ class BagRecordNode(Node):
                 self.get_logger().error(f"{topic}: {e}")
                 self.subscribed[topic] = ""
                 continue
-            profile = QoSProfile(
-                history=HistoryPolicy.KEEP_LAST,
-                depth=max(self.depth, qos.depth),
-                reliability=ReliabilityPolicy.BEST_EFFORT
-                if qos.reliability == "best_effort"
-                else ReliabilityPolicy.RELIABLE,
-                durability=DurabilityPolicy.TRANSIENT_LOCAL
-                if qos.durability == "transient_local"
-                else DurabilityPolicy.VOLATILE,
-            )
+            profile = qos_profile(qos, self.depth)
             self.create_subscription(cls, topic, lambda raw, t=topic: self._on_raw(t, raw), profile, raw=True)
             self.subscribed[topic] = types[0]
             self.get_logger().info(f"recording {topic} ({types[0]}, {qos.reliability}, {qos.durability})")
