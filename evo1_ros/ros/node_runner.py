@@ -66,7 +66,7 @@ def run_node(
     # rclpy's own handlers would shut the context down at once, before close() could publish anything.
     rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
-    previous = _catch_stop_signals(stop)
+    _catch_stop_signals(stop)
     try:
         node = factory()
     except startup_errors as exc:
@@ -85,7 +85,6 @@ def run_node(
         close = getattr(node, "close", None)
         if callable(close):
             close()
-        _restore_signals(previous)
         release_signal_handlers()  # our cleanup is done: from here on a stop request may end us
         executor.shutdown(timeout_sec=2.0)
         node.destroy_node()
@@ -96,19 +95,16 @@ def run_node(
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _catch_stop_signals(stop: threading.Event) -> dict[int, object]:
-    """SIGINT/SIGTERM set `stop` (the spin loop notices within one poll period); old handlers returned."""
+def _catch_stop_signals(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set `stop` (the spin loop notices within one poll period).
+
+    No need to keep the old handlers: `release_signal_handlers` gives both signals their default
+    action after the node's cleanup, which is what the process wants from then on.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous = {}
+        return
     for sig in _STOP_SIGNALS:
-        previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    return previous
-
-
-def _restore_signals(previous: dict[int, object]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
+        signal.signal(sig, lambda *_: stop.set())
 
 
 def _spin_until(executor: Executor, stop: threading.Event, poll: float = 0.1) -> None:
