@@ -322,6 +322,21 @@ def main() -> int:
     floors: list[dict] = []
     plain = [c for c in args.cases if not CASES[c]["slow_bus"]]
     slow = [c for c in args.cases if CASES[c]["slow_bus"]]
+
+    def run_case(rate: float, case: str, streamer: str, load: str) -> dict:
+        """One run_rate case; everything but rate, case, streamer and load comes from the command line."""
+        return run_rate(
+            rate,
+            args.seconds,
+            domain,
+            case,
+            args.tool_bus_delay,
+            streamer,
+            load,
+            args.rt_priority,
+            args.controller_priority,
+        )
+
     for load in args.loads:
         with neighbour(load == "neighbour"):
             for rate in args.rates:
@@ -340,35 +355,11 @@ def main() -> int:
                     floors.append(floor)
                 for streamer in args.streamers:
                     for case in plain:
-                        results.append(
-                            run_rate(
-                                rate,
-                                args.seconds,
-                                domain,
-                                case,
-                                args.tool_bus_delay,
-                                streamer,
-                                load,
-                                args.rt_priority,
-                                args.controller_priority,
-                            )
-                        )
+                        results.append(run_case(rate, case, streamer, load))
             if load == "quiet":
                 for streamer in args.streamers:
                     for case in slow:
-                        results.append(
-                            run_rate(
-                                args.slow_bus_rate,
-                                args.seconds,
-                                domain,
-                                case,
-                                args.tool_bus_delay,
-                                streamer,
-                                load,
-                                args.rt_priority,
-                                args.controller_priority,
-                            )
-                        )
+                        results.append(run_case(args.slow_bus_rate, case, streamer, load))
     print_table(results, floors)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summary = {
