@@ -161,26 +161,40 @@ class SafetyFilter:
             q[0, near] = m[near] + np.sign(gap[near]) * self.config.max_start_distance
             q[0] = np.clip(q[0], lo, hi)
 
-        # 4. rate limiter: step cap and velocity cap, relative to the (clamped) previous point
-        for i in range(1, t.size):
-            cap = np.minimum(self._step, self._vmax * dt[i - 1])
+        # 4. rate limiter: step cap and velocity cap, relative to the (clamped) previous point.
+        # caps[i - 1] is the cap into point i. Every step within its cap (the usual plan) needs no
+        # walk: the loop below would clamp nothing and fault nothing. Otherwise walk point by point,
+        # since each clamp moves the base of the next step.
+        caps = np.minimum(self._step, self._vmax * dt[:, None])
+        if np.any(np.abs(np.diff(q, axis=0)) - caps > min(margin, 1e-12)):
+            clamped, fault = self._rate_limit(q, caps, margin, clamped)
+            if fault is not None:
+                return self._fault(fault, clamped)
+
+        return FilterResult(q, self._velocities(t, q), clamped, None)
+
+    def _rate_limit(
+        self, q: np.ndarray, caps: np.ndarray, margin: float, clamped: int
+    ) -> tuple[int, str | None]:
+        """Clamp ``q`` in place, step by step; (clamped count, fault reason or None)."""
+        arm = ~self._gripper
+        for i in range(1, q.shape[0]):
+            cap = caps[i - 1]
             delta = q[i] - q[i - 1]
             excess_i = np.abs(delta) - cap
             bad = (excess_i > margin) & arm
             if np.any(bad):
                 j = int(np.argmax(np.where(bad, excess_i, -np.inf)))
-                return self._fault(
+                return clamped, (
                     f"{self.joint_names[j]}: step {i - 1}->{i} of {abs(delta[j]):.4f} rad exceeds the cap "
                     f"{cap[j]:.4f} rad (per step {self._step[j]:.4f}, velocity {self._vmax[j]:.3f} rad/s) "
-                    f"by more than the margin {margin:.4f}",
-                    clamped,
+                    f"by more than the margin {margin:.4f}"
                 )
             hit = excess_i > 1e-12
             if np.any(hit):
                 clamped += int(np.count_nonzero(hit))
                 q[i, hit] = q[i - 1, hit] + np.clip(delta[hit], -cap[hit], cap[hit])
-
-        return FilterResult(q, self._velocities(t, q), clamped, None)
+        return clamped, None
 
     def _velocities(self, t: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Monotone (Fritsch-Carlson) point velocities; zero at extrema and at the last point."""
