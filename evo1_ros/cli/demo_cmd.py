@@ -69,11 +69,8 @@ def load_demo_config(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def train_overrides(train: dict[str, Any]) -> list[str]:
-    """The config's `train:` mapping as `evo1 train` key=value arguments (values in YAML syntax)."""
-    return [
-        f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
-        for key, value in train.items()
-    ]
+    """The config's `train:` mapping as `evo1 train` key=value arguments (JSON values: valid YAML too)."""
+    return [f"{key}={json.dumps(value)}" for key, value in train.items()]
 
 
 def _run_step(name: str, argv: list[str], log: Path) -> float:
