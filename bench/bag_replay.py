@@ -143,7 +143,7 @@ def replay_timing(bag: Path, tmp: Path) -> dict:
     """The real player in this process; a minimal raw subscriber in another stamps each arrival."""
     import rclpy
 
-    from recording.bag.play_node import BagPlayer, PlayOptions
+    from evo1_ros.nodes.bag_play import BagPlayer, PlayOptions
 
     topics = sorted(log_times(bag))
     stamps_file = tmp / "stamps.json"
@@ -227,7 +227,7 @@ def live(bag: Path, tmp: Path, size: int, codec: str) -> dict:
     from std_srvs.srv import Trigger
 
     from evo1_msgs.srv import StartEpisode
-    from recording.bag.play_node import BagPlayer, PlayOptions
+    from evo1_ros.nodes.bag_play import BagPlayer, PlayOptions
     from recording.dataset.reader import LeRobotReader
 
     cfg = recorder_params(size, codec)

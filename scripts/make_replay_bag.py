@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     from evo1_ros.driver.arm_driver import DriverState
+    from evo1_ros.nodes.bag_record import BagRecordNode
     from evo1_ros.nodes.xarm_driver import XArmDriverNode
     from evo1_ros.ros.image import numpy_to_image
     from evo1_ros.ros.qos import COMMAND, SENSOR
     from evo1_ros.sim.loopback_controller import LoopbackController
     from evo1_ros.sim.loopback_host import free_loopback_host
     from recording.bag.bagio import BagWriter, dump_counts
-    from recording.bag.record_node import BagRecordNode
 
     if args.out.exists():
         shutil.rmtree(args.out)

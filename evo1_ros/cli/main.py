@@ -15,7 +15,7 @@ import sys
 SUBCOMMANDS: dict[str, str] = {
     "launch": "evo1_ros.cli.launch_cmd",
     "dataset": "recording.dataset.cli",
-    "bag": "recording.bag.cli",
+    "bag": "evo1_ros.cli.bag_cmd",
     "sim": "evo1_ros.cli.sim_cmd",
     "eval": "evo1_ros.cli.eval_cmd",
     "serve": "evo1_ros.serve.cli",

@@ -165,7 +165,7 @@ class SimStack:
                 # rendering shares the CPU with physics and the driver: allow ~3 frame periods of lag
                 "camera_max_age": max(0.2, 3.0 / float(s.camera_rate)),
             }
-            argv = [sys.executable, "-m", "recording.recorder_node", "--ros-args", "-r", "__node:=recorder"]
+            argv = [sys.executable, "-m", "evo1_ros.nodes.recorder", "--ros-args", "-r", "__node:=recorder"]
             from evo1_ros.paths import share_file
 
             argv += ["--params-file", str(share_file("config", "recorder.yaml"))]

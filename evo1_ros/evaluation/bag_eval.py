@@ -267,9 +267,8 @@ def evaluate(
 
 
 def main_eval(args: argparse.Namespace) -> int:
-    """`evo1 bag eval` entry point (see recording/bag/cli.py for the arguments)."""
-    from recording.bag.cli import _overrides
-    from recording.bag.to_lerobot import recorder_parameters
+    """`evo1 bag eval` entry point (see evo1_ros/cli/bag_cmd.py for the arguments)."""
+    from recording.bag.to_lerobot import parse_overrides, recorder_parameters
 
     predict, num_views = policy_predict(args.checkpoint, args.device, args.seed)
     view_map = tuple(args.view_map) if getattr(args, "view_map", None) else ("base", "wrist", "")[:num_views]
@@ -279,7 +278,7 @@ def main_eval(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         stride=args.stride,
     )
-    params = recorder_parameters(args.config, _overrides(args.param))
+    params = recorder_parameters(args.config, parse_overrides(args.param))
     report = evaluate(args.source, predict, args.output, settings, task=args.task, recorder_params=params)
     print(
         f"{report['source']}: MAE {report['mae_mean']:.4f} rad, RMSE {report['rmse_mean']:.4f} rad over "

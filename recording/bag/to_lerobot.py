@@ -34,6 +34,17 @@ from recording.tasks_catalogue import load_tasks, resolve_task
 RECORDING_STATE = 1  # evo1_msgs/RecorderStatus.RECORDING
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``NAME:=VALUE`` recorder parameter overrides (`-p` of `evo1 bag to-lerobot|eval`); values parsed as YAML."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if ":=" not in item:
+            raise BagError(f"-p {item!r}: use NAME:=VALUE")
+        k, v = item.split(":=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
 def recorder_parameters(path: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recorder node's parameters from its YAML (``recorder.ros__parameters``) plus overrides."""
     path = path or config_file("recorder.yaml")

@@ -21,9 +21,9 @@ from bag_helpers import (
 from rclpy.parameter import Parameter
 from ros_harness import wait_until
 
+from evo1_ros.nodes.bag_play import BagPlayer, PlayOptions
+from evo1_ros.nodes.bag_record import BagRecordNode
 from recording.bag.bagio import BagWriter, open_bag, qos_from_connection
-from recording.bag.play_node import BagPlayer, PlayOptions
-from recording.bag.record_node import BagRecordNode
 
 pytestmark = pytest.mark.ros
 
@@ -96,12 +96,12 @@ def test_to_lerobot_equals_the_live_recorder(ros, tmp_path):
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     from evo1_msgs.srv import StartEpisode
+    from evo1_ros.nodes.recorder import RecorderNode
     from evo1_ros.ros.image import numpy_to_image
     from evo1_ros.ros.qos import COMMAND, SENSOR, STATE
     from recording.bag.to_lerobot import ConvertOptions, convert, recorder_parameters
     from recording.dataset.reader import LeRobotReader
     from recording.dataset.validator import validate_dataset
-    from recording.recorder_node import RecorderNode
 
     features = write_features(tmp_path / "f.yaml")
     overrides = {

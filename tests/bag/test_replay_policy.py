@@ -17,8 +17,8 @@ from ros_harness import Collector, wait_until
 
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
+from evo1_ros.nodes.bag_play import BagPlayer, PlayOptions
 from recording.bag.bagio import open_bag
-from recording.bag.play_node import BagPlayer, PlayOptions
 
 pytestmark = pytest.mark.ros
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from recorder_rig import as_overrides, recorder_params, write_features
 
-from recording.recorder_node import RecorderNode
+from evo1_ros.nodes.recorder import RecorderNode
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
+from evo1_ros.nodes.recorder import RecorderNode
 from evo1_ros.ros.image import numpy_to_image
 from evo1_ros.ros.qos import COMMAND, SENSOR
 from recording.dataset.reader import LeRobotReader
-from recording.recorder_node import RecorderNode
 
 pytestmark = pytest.mark.ros
 REJECTED = 0.777  # value of every joint in the commands the driver did not accept

@@ -23,9 +23,9 @@ from std_srvs.srv import Trigger
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
+from evo1_ros.nodes.recorder import RecorderNode
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.validator import validate_dataset
-from recording.recorder_node import RecorderNode
 
 pytestmark = pytest.mark.ros
 REPO = Path(__file__).resolve().parents[2]

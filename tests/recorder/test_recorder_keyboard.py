@@ -9,10 +9,10 @@ from recorder_rig import KEYBOARD_EXE, Rig, as_overrides, recorder_params, write
 from ros_harness import Collector, wait_until
 
 from evo1_msgs.msg import RecorderStatus
+from evo1_ros.nodes.recorder import RecorderNode
+from evo1_ros.nodes.recorder_keyboard import Command, format_status, key_command, parse_command
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.validator import validate_dataset
-from recording.keyboard_node import Command, format_status, key_command, parse_command
-from recording.recorder_node import RecorderNode
 
 
 def test_parse_lines_and_keys():

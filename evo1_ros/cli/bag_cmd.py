@@ -1,4 +1,7 @@
-"""`evo1 bag record|play|to-lerobot|eval`: rosbag2 tools. Imports rclpy/torch only in the command that runs."""
+"""`evo1 bag record|play|to-lerobot|eval`: rosbag2 tools (recording/bag/, the bag_record / bag_play nodes).
+
+Imports rclpy/torch only in the command that runs.
+"""
 
 from __future__ import annotations
 
@@ -30,19 +33,9 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"size {text!r}: use bytes or e.g. 500M, 2G") from None
 
 
-def _overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if ":=" not in item:
-            raise BagError(f"-p {item!r}: use NAME:=VALUE")
-        k, v = item.split(":=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
-
-
 def cmd_record(args: argparse.Namespace) -> int:
+    from evo1_ros.nodes.bag_record import run_record
     from recording.bag.bagio import BagWriter, SplitPolicy, load_profiles
-    from recording.bag.record_node import run_record
 
     topics = list(args.topics)
     if args.profile:
@@ -68,7 +61,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from recording.bag.play_node import PlayOptions, run_play
+    from evo1_ros.nodes.bag_play import PlayOptions, run_play
 
     opts = PlayOptions(
         rate=args.rate,
@@ -84,10 +77,10 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_to_lerobot(args: argparse.Namespace) -> int:
-    from recording.bag.to_lerobot import ConvertOptions, convert, recorder_parameters
+    from recording.bag.to_lerobot import ConvertOptions, convert, parse_overrides, recorder_parameters
     from recording.dataset.validator import validate_dataset
 
-    params = recorder_parameters(args.config, _overrides(args.param))
+    params = recorder_parameters(args.config, parse_overrides(args.param))
     opts = ConvertOptions(
         params,
         task=args.task,

@@ -20,8 +20,8 @@ from typing import Any
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 
+from evo1_ros.nodes.bag_record import message_class, qos_profile
 from recording.bag.bagio import BagError, bag_files, open_bag, qos_from_connection
-from recording.bag.record_node import message_class, qos_profile
 
 _SPIN_S = 0.001  # the last millisecond before a due time is busy-waited
 
