@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from evo1_ros.model import Evo1Config, Evo1Model, Evo1Policy, NormStats, build_model  # noqa: E402
-from evo1_ros.model.tokenizer import build_byte_level_tokenizer, load_tokenizer  # noqa: E402
+from evo1_ros.model.processing.tokenizer import build_byte_level_tokenizer, load_tokenizer  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "model_latency.json"
 TASK = "pick up the red can and put it in the white box"
@@ -119,7 +119,7 @@ def _policy(size: str, device: torch.device, dtype: str, attn: str, tokenizer: A
 
 def _inputs(policy: Evo1Policy) -> dict[str, torch.Tensor]:
     """Preprocessed model inputs for one observation (3 views, one absent), already on the device."""
-    from evo1_ros.model.image_preprocessing import preprocess_views
+    from evo1_ros.model.processing.images import preprocess_views
 
     cfg = policy.config
     rng = np.random.default_rng(0)
@@ -212,7 +212,7 @@ def bench_size(args: argparse.Namespace, size: str, tokenizer: Any) -> dict[str,
 
     graph_ms: dict[str, float] = {}
     if device.type == "cuda" and not args.no_cuda_graph:
-        from evo1_ros.model.cuda_graph_sampler import CudaGraphHeadSampler
+        from evo1_ros.model.modeling.cuda_graph_sampler import CudaGraphHeadSampler
 
         for steps in args.steps:
             print(f"[{size}] chunk at {steps} steps, head replayed from a CUDA graph …", flush=True)

@@ -102,7 +102,7 @@ def tiny_model(seed: int, threads: int) -> tuple[Model, dict[str, Any]]:
     import torch
 
     from evo1_ros.model import Evo1Config, Evo1Policy, NormStats, build_model
-    from evo1_ros.model.tokenizer import build_byte_level_tokenizer, load_tokenizer
+    from evo1_ros.model.processing.tokenizer import build_byte_level_tokenizer, load_tokenizer
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,13 +5,13 @@ actions out), `load_official_checkpoint` / `export_official_checkpoint` (origina
 `save_pretrained` / `load_pretrained` (project safetensors layout).
 """
 
-from .checkpoint import build_model, load_pretrained, save_pretrained
-from .config import Evo1Config
+from .checkpoints.official import export_official_checkpoint, load_official_checkpoint
+from .checkpoints.pretrained import build_model, load_pretrained, save_pretrained
+from .configuration import Evo1Config
 from .errors import CheckpointError
-from .evo1 import Evo1Model
-from .normalization import NormStats
-from .official_checkpoint import export_official_checkpoint, load_official_checkpoint
+from .modeling.evo1 import Evo1Model
 from .policy import Evo1Policy
+from .processing.normalization import NormStats
 
 __all__ = [
     "CheckpointError",

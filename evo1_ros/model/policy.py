@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_pretrained, save_pretrained
-from .config import Evo1Config
-from .cuda_graph_sampler import CudaGraphHeadSampler
-from .evo1 import Evo1Model
-from .image_preprocessing import preprocess_views
-from .normalization import NormStats
-from .official_checkpoint import load_official_checkpoint
-from .prompt import PromptTokenizer
-from .tokenizer import load_tokenizer
+from .checkpoints.official import load_official_checkpoint
+from .checkpoints.pretrained import load_pretrained, save_pretrained
+from .configuration import Evo1Config
+from .modeling.cuda_graph_sampler import CudaGraphHeadSampler
+from .modeling.evo1 import Evo1Model
+from .processing.images import preprocess_views
+from .processing.normalization import NormStats
+from .processing.prompt import PromptTokenizer
+from .processing.tokenizer import load_tokenizer
 
 Generator = int | torch.Generator | None
 
@@ -100,7 +100,7 @@ class Evo1Policy:
         cuda_graph: bool = False,
         **overrides: Any,
     ) -> Evo1Policy:
-        """Import an official Evo-1 checkpoint directory (see official_checkpoint.py)."""
+        """Import an official Evo-1 checkpoint directory (see checkpoints/official.py)."""
         if device is not None:
             overrides["device"] = device
         if dtype is not None:

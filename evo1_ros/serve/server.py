@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from evo1_ros.model import CheckpointError, Evo1Policy, NormStats
-from evo1_ros.model.checkpoint import NORM_STATS_NAME, WEIGHTS_NAME
-from evo1_ros.model.normalization import ACTION_KEY, STATE_KEY
-from evo1_ros.model.official_checkpoint import OFFICIAL_WEIGHTS
+from evo1_ros.model.checkpoints.official import OFFICIAL_WEIGHTS
+from evo1_ros.model.checkpoints.pretrained import NORM_STATS_NAME, WEIGHTS_NAME
+from evo1_ros.model.processing.normalization import ACTION_KEY, STATE_KEY
 
 from .protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from evo1_ros.model.image_preprocessing import to_uint8_tile
+from evo1_ros.model.processing.images import to_uint8_tile
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def save_checkpoint(
     """Write a complete checkpoint folder atomically (temp folder + rename)."""
     import torch
 
-    from evo1_ros.model.checkpoint import NORM_STATS_NAME, save_pretrained
+    from evo1_ros.model.checkpoints.pretrained import NORM_STATS_NAME, save_pretrained
 
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")

@@ -18,10 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from evo1_ros.model.config import Evo1Config
-from evo1_ros.model.image_preprocessing import to_uint8_tile
-from evo1_ros.model.normalization import NormStats
-from evo1_ros.model.prompt import mask_absent_views
+from evo1_ros.model import Evo1Config, NormStats
+from evo1_ros.model.processing.images import to_uint8_tile
+from evo1_ros.model.processing.prompt import mask_absent_views
 from recording.dataset.errors import DatasetError
 from recording.dataset.features import ACTION_KEY, CAMERA_PREFIX, STATE_KEY
 from recording.dataset.reader import LeRobotReader

@@ -13,12 +13,11 @@ from typing import Any
 
 import torch
 
-from evo1_ros.model.checkpoint import build_model, load_pretrained, load_state_into
-from evo1_ros.model.config import Evo1Config
-from evo1_ros.model.evo1 import Evo1Model
-from evo1_ros.model.official_checkpoint import config_from_official, load_official_checkpoint
-from evo1_ros.model.official_keys import official_to_ours
-from evo1_ros.model.tokenizer import build_byte_level_tokenizer, find_tokenizer_dir, load_tokenizer
+from evo1_ros.model import Evo1Config, Evo1Model, build_model, load_official_checkpoint, load_pretrained
+from evo1_ros.model.checkpoints.official import config_from_official
+from evo1_ros.model.checkpoints.official_keys import official_to_ours
+from evo1_ros.model.checkpoints.pretrained import load_state_into
+from evo1_ros.model.processing.tokenizer import build_byte_level_tokenizer, find_tokenizer_dir, load_tokenizer
 
 from .config import TrainConfig, TrainConfigError
 
@@ -42,7 +41,7 @@ def _model_overrides(cfg: TrainConfig) -> dict[str, Any]:
     known = set(Evo1Config.__dataclass_fields__)
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TrainConfigError(f"unknown model field(s) {unknown}; see evo1_ros/model/config.py")
+        raise TrainConfigError(f"unknown model field(s) {unknown}; see evo1_ros/model/configuration.py")
     return overrides
 
 

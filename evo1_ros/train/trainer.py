@@ -26,12 +26,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from evo1_ros.model import flow_matching as fm
-from evo1_ros.model.checkpoint import load_state_into
-from evo1_ros.model.evo1 import Evo1Model
-from evo1_ros.model.image_preprocessing import normalize_pixels
-from evo1_ros.model.prompt import PromptTokenizer
-from evo1_ros.model.tokenizer import load_tokenizer
+from evo1_ros.model import Evo1Model
+from evo1_ros.model.checkpoints.pretrained import load_state_into
+from evo1_ros.model.modeling import flow_matching as fm
+from evo1_ros.model.processing.images import normalize_pixels
+from evo1_ros.model.processing.prompt import PromptTokenizer
+from evo1_ros.model.processing.tokenizer import load_tokenizer
 
 from . import checkpoint_io as ckio
 from .config import TrainConfig, TrainConfigError
@@ -218,7 +218,7 @@ class Trainer:
         self.model = build_initial_model(self.init, cfg.seed)
         self.model.to(self.device)
         if self.init.kind in ("project", "official"):
-            from evo1_ros.model.checkpoint import place_model
+            from evo1_ros.model.checkpoints.pretrained import place_model
 
             place_model(self.model, self.device, "float32")
         set_stage(self.model, cfg.stage)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evo1_ros.model import Evo1Model, Evo1Policy, NormStats
-from evo1_ros.model.tokenizer import load_tokenizer
+from evo1_ros.model.processing.tokenizer import load_tokenizer
 
 from .helpers import make_tiny_model
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from evo1_ros.model.head_layers import CrossAttention
+from evo1_ros.model.modeling.head_layers import CrossAttention
 
 from .helpers import make_tiny_model
 

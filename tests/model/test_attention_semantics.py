@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from evo1_ros.model.image_preprocessing import preprocess_views
-from evo1_ros.model.official_keys import ours_to_official
-from evo1_ros.model.prompt import PromptTokenizer
+from evo1_ros.model.checkpoints.official_keys import ours_to_official
+from evo1_ros.model.processing.images import preprocess_views
+from evo1_ros.model.processing.prompt import PromptTokenizer
 
 from .helpers import make_tiny_model, random_images
 from .reference_layers import qwen2_layer_rows, rms_norm

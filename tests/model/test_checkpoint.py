@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from evo1_ros.model import CheckpointError, Evo1Policy, load_pretrained, save_pretrained
-from evo1_ros.model.checkpoint import WEIGHTS_NAME
+from evo1_ros.model.checkpoints.pretrained import WEIGHTS_NAME
 
 from .helpers import make_tiny_model, random_images
 

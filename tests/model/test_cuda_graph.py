@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from evo1_ros.model import Evo1Policy
-from evo1_ros.model.cuda_graph_sampler import CudaGraphHeadSampler
+from evo1_ros.model.modeling.cuda_graph_sampler import CudaGraphHeadSampler
 
 from .helpers import make_tiny_model, random_images
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from evo1_ros.model import flow_matching as fm
+from evo1_ros.model.modeling import flow_matching as fm
 
 from .helpers import make_tiny_model
 

@@ -18,7 +18,7 @@ from evo1_ros.model import (
     export_official_checkpoint,
     load_official_checkpoint,
 )
-from evo1_ros.model.official_checkpoint import OFFICIAL_WEIGHTS
+from evo1_ros.model.checkpoints.official import OFFICIAL_WEIGHTS
 
 from .helpers import make_tiny_model, random_images
 from .reference_layers import internvit_block, mlp1, qwen2_layer_rows

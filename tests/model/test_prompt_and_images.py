@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from evo1_ros.model import Evo1Config
-from evo1_ros.model.image_preprocessing import IMAGENET_MEAN, IMAGENET_STD, preprocess_views
-from evo1_ros.model.prompt import PromptTokenizer, build_prompt
-from evo1_ros.model.tokenizer import build_byte_level_tokenizer, load_tokenizer
+from evo1_ros.model.processing.images import IMAGENET_MEAN, IMAGENET_STD, preprocess_views
+from evo1_ros.model.processing.prompt import PromptTokenizer, build_prompt
+from evo1_ros.model.processing.tokenizer import build_byte_level_tokenizer, load_tokenizer
 
 
 def test_prompt_string():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from evo1_ros.model import load_official_checkpoint
-from evo1_ros.model.image_preprocessing import preprocess_views
-from evo1_ros.model.prompt import PromptTokenizer
+from evo1_ros.model.processing.images import preprocess_views
+from evo1_ros.model.processing.prompt import PromptTokenizer
 
 TOL = 1e-5
 
@@ -109,7 +109,7 @@ def test_euler_sampling(imported, reference_inputs, reference_outputs):
 
 
 def test_sinusoidal_tables_match_checkpoint(reference_dir):
-    from evo1_ros.model.head_layers import sinusoidal_table
+    from evo1_ros.model.modeling.head_layers import sinusoidal_table
 
     official = torch.load(reference_dir / "mp_rank_00_model_states.pt", weights_only=True)["module"]
     torch.testing.assert_close(

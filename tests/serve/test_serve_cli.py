@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from evo1_ros.cli.main import main as evo1_main
 from evo1_ros.model import Evo1Policy, NormStats
-from evo1_ros.model.tokenizer import load_tokenizer
+from evo1_ros.model.processing.tokenizer import load_tokenizer
 from evo1_ros.serve.client import Evo1Client
 from evo1_ros.serve.protocol import build_request, parse_reply
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from train_helpers import TINY_MODEL
 
-from evo1_ros.model.config import Evo1Config
-from evo1_ros.model.image_preprocessing import to_uint8_tile
+from evo1_ros.model import Evo1Config
+from evo1_ros.model.processing.images import to_uint8_tile
 from evo1_ros.train.augment import AugmentSettings, augment_view
 from evo1_ros.train.config import DatasetEntry
 from evo1_ros.train.data import ResumableBatchSampler, SampleOrder, WindowDataset, resolve_datasets

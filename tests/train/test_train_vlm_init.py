@@ -10,8 +10,8 @@ from safetensors.torch import save_file
 from train_helpers import TINY_MODEL, tiny_config
 
 from evo1_ros.model import Evo1Config, Evo1Model
-from evo1_ros.model.official_keys import ours_to_official
-from evo1_ros.model.tokenizer import build_byte_level_tokenizer
+from evo1_ros.model.checkpoints.official_keys import ours_to_official
+from evo1_ros.model.processing.tokenizer import build_byte_level_tokenizer
 from evo1_ros.train.config import TrainConfigError
 from evo1_ros.train.trainer import Trainer
 
@@ -50,7 +50,7 @@ def test_vlm_folder_without_weights_is_refused(synth_ds: Path, tmp_path: Path) -
 
 
 def test_official_checkpoint_init_loads_every_weight(synth_ds: Path, tmp_path: Path) -> None:
-    from evo1_ros.model.official_checkpoint import load_official_checkpoint
+    from evo1_ros.model import load_official_checkpoint
 
     ref = Path(__file__).resolve().parents[1] / "data" / "evo1_reference_A"
     cfg = tiny_config([str(synth_ds)], tmp_path / "run", init=f"official:{ref}", model={"preset": "tiny"})

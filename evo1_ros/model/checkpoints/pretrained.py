@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from .config import Evo1Config, torch_dtype
-from .errors import CheckpointError
-from .evo1 import Evo1Model
-from .normalization import NormStats
-from .tokenizer import find_tokenizer_dir
+from ..configuration import Evo1Config, torch_dtype
+from ..errors import CheckpointError
+from ..modeling.evo1 import Evo1Model
+from ..processing.normalization import NormStats
+from ..processing.tokenizer import find_tokenizer_dir
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"

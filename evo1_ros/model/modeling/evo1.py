@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..configuration import Evo1Config
 from . import flow_matching as fm
 from .action_head import FlowmatchingActionHead, HeadContext
 from .backbone import BackboneOutput, InternVL3Embedder
-from .config import Evo1Config
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import Evo1Config
+from ..configuration import Evo1Config
 from .head_layers import (
     BasicTransformerBlock,
     CategorySpecificMLP,

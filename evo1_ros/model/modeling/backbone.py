@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from transformers import InternVLConfig, InternVLModel, InternVLVisionConfig, Qwen2Config
 
-from .config import Evo1Config
+from ..configuration import Evo1Config
 from .masked_rows import MaskedQueryRows
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import torch
 
-from .checkpoint import build_model, load_state_into
-from .config import Evo1Config
-from .errors import CheckpointError
-from .evo1 import Evo1Model
-from .normalization import NormStats
+from ..configuration import Evo1Config
+from ..errors import CheckpointError
+from ..modeling.evo1 import Evo1Model
+from ..processing.normalization import NormStats
+from ..processing.tokenizer import find_tokenizer_dir
 from .official_keys import KeyMappingReport, official_to_ours, ours_to_official
-from .tokenizer import find_tokenizer_dir
+from .pretrained import build_model, load_state_into
 from .weight_sanity import DEFAULT_MAX_ABS, WeightIssue, warn_on_weight_issues
 
 OFFICIAL_WEIGHTS = "mp_rank_00_model_states.pt"

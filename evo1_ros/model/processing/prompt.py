@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .config import Evo1Config
+from ..configuration import Evo1Config
 
 
 def build_prompt(instruction: str, config: Evo1Config) -> str:
