@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,7 @@ from evo1_ros.driver.xarm_session import (
     XArmSession,
     describe_fault,
 )
+from evo1_ros.parameters import nested, param, validate_fields
 
 log = logging.getLogger("evo1_ros.arm_driver")
 
@@ -106,47 +108,59 @@ def stamp_problem(start_in: float, duration: float, max_ahead: float) -> str | N
     return None
 
 
+def _home_position(values: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
 @dataclass(frozen=True)
 class DriverConfig:
-    session: SessionConfig
-    control_mode: str = "servo"  # "servo" (mode 1, streamed) or "online" (mode 6, controller replans)
-    servo_rate: float = 200.0  # Hz, mode 1 stream
-    online_rate: float = 50.0  # Hz, mode 6 targets
-    keepalive_period: float = 0.1  # s, resend an unchanged servo target this often (error detection)
+    """Everything `ArmDriver` runs with; each field that is a node parameter is declared here once."""
+
+    session: SessionConfig = nested(SessionConfig)
+    control_mode: str = param(
+        "servo", "servo (mode 1 stream) or online (mode 6)", choices=["servo", "online"]
+    )
+    servo_rate: float = param(200.0, "mode-1 stream rate (Hz)", min=1.0, max=250.0)
+    online_rate: float = param(50.0, "mode-6 target rate (Hz)", min=1.0, max=250.0)
+    keepalive_period: float = param(
+        0.1, "resend an unchanged servo target after this many s", min=0.005, max=1.0
+    )
     # A late cycle (the thread was starved) advances the command by at most this many nominal
     # periods' worth of capped motion, so a stall never turns into a jump (C24 on a real arm).
-    max_step_periods: float = 2.0
-    error_poll_period: float = 0.2  # s
-    reconnect_period: float = 1.0  # s
-    auto_enable: bool = True  # at the first connection only; after a drop the operator's choice holds
-    gripper_poll_period: float = 0.1  # s between gripper position reads
-    brake_timeout: float = 1.0  # s to wait for the command to brake to rest before leaving the stream
-    home_position: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-    home_speed_fraction: float = 0.5  # of max_velocity
-    streamer: str = "process"  # "process": own process (servo mode only); "thread": in-process loop
-    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)  # of the streamer process
+    max_step_periods: float = param(
+        2.0,
+        "a late servo cycle moves the command at most this many periods' worth (stall != jump)",
+        min=1.0,
+        max=10.0,
+    )
+    error_poll_period: float = param(0.2, "controller error poll period (s)", min=0.02, max=5.0)
+    reconnect_period: float = param(1.0, "seconds between reconnection attempts", min=0.1, max=60.0)
+    auto_enable: bool = param(True, "bring the arm up as soon as it is connected")
+    gripper_poll_period: float = param(0.1, "seconds between gripper position reads", min=0.01, max=5.0)
+    brake_timeout: float = param(
+        1.0,
+        "max wait for the command to brake to rest before leaving READY (s)",
+        min=0.05,
+        max=10.0,
+    )
+    home_position: tuple[float, ...] = param(
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        "home service target, joint1..joint6 (rad)",
+        to_value=_home_position,
+        to_param=list,
+    )
+    home_speed_fraction: float = param(0.5, "home speed as a fraction of max_velocity", min=0.05, max=1.0)
+    streamer: str = param(
+        "process",
+        "thread: servo loop in this process; process: own process + SDK connection (servo mode)",
+        choices=["thread", "process"],
+    )
+    realtime: RealtimeConfig = nested(RealtimeConfig)  # of the streamer process
 
     def __post_init__(self) -> None:
-        if self.streamer not in ("thread", "process"):
-            raise ValueError(f"streamer must be 'thread' or 'process', got {self.streamer!r}")
-        if self.control_mode not in ("servo", "online"):
-            raise ValueError(f"control_mode must be 'servo' or 'online', got {self.control_mode!r}")
-        if not 1.0 <= self.servo_rate <= 250.0:
-            raise ValueError(
-                f"servo_rate must be within [1, 250] Hz (controller limit), got {self.servo_rate}"
-            )
-        if not 1.0 <= self.online_rate <= 250.0:
-            raise ValueError(f"online_rate must be within [1, 250] Hz, got {self.online_rate}")
-        if not 1.0 <= self.max_step_periods <= 10.0:
-            raise ValueError(f"max_step_periods must be within [1, 10], got {self.max_step_periods}")
+        validate_fields(self)
         if len(self.home_position) != 6 or not all(np.isfinite(self.home_position)):
             raise ValueError("home_position needs 6 finite joint angles (rad)")
-        if not 0.01 <= self.gripper_poll_period <= 5.0:
-            raise ValueError(
-                f"gripper_poll_period must be within [0.01, 5] s, got {self.gripper_poll_period}"
-            )
-        if not 0.05 <= self.brake_timeout <= 10.0:
-            raise ValueError(f"brake_timeout must be within [0.05, 10] s, got {self.brake_timeout}")
 
 
 @dataclass

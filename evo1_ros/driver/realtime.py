@@ -16,24 +16,33 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evo1_ros.parameters import param, validate_fields
+
 _MCL_CURRENT, _MCL_FUTURE = 1, 2
 _PR_SET_TIMERSLACK = 29
 
 
 @dataclass(frozen=True)
 class RealtimeConfig:
-    """How the streamer asks the kernel for timely wake-ups."""
+    """How the streamer asks the kernel for timely wake-ups (the driver's streamer parameters)."""
 
-    priority: int = 0  # SCHED_FIFO priority 1..99; 0 = stay SCHED_OTHER
-    lock_memory: bool = False  # mlockall(MCL_CURRENT | MCL_FUTURE): no page faults in the loop
-    cpus: tuple[int, ...] = ()  # CPU affinity; () = any CPU
-    spin: float = 0.0002  # s spun before each deadline
+    priority: int = param(
+        50, "SCHED_FIFO priority of the streamer process (0 = none)", name="rt_priority", min=0, max=99
+    )
+    lock_memory: bool = param(True, "mlockall in the streamer process (no page faults in the loop)")
+    cpus: tuple[int, ...] = param(
+        (),
+        "CPUs of the streamer process ([-1] = any)",
+        name="cpu_affinity",
+        to_value=lambda v: parse_cpus(v),
+        to_param=lambda cpus: list(cpus) or [-1],
+    )
+    spin: float = param(
+        0.0002, "s the streamer spins before each deadline", name="spin_time", min=0.0, max=0.002
+    )
 
     def __post_init__(self) -> None:
-        if not 0 <= self.priority <= 99:
-            raise ValueError(f"rt_priority must be within [0, 99] (0 = no SCHED_FIFO), got {self.priority}")
-        if not 0.0 <= self.spin <= 0.002:
-            raise ValueError(f"spin_time must be within [0, 0.002] s, got {self.spin}")
+        validate_fields(self)
         if any(c < 0 for c in self.cpus):
             raise ValueError(f"cpu_affinity lists CPU numbers >= 0, got {list(self.cpus)}")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evo1_ros.driver.error_codes import error_text, sdk_text, warn_text
+from evo1_ros.parameters import param, validate_fields
 
 log = logging.getLogger("evo1_ros.xarm_session")
 
@@ -37,22 +38,23 @@ class DriverError(RuntimeError):
 
 @dataclass(frozen=True)
 class SessionConfig:
-    host: str
+    host: str = param("127.0.0.1", "xArm controller IP address", name="robot_ip")
     joints: int = 6
     report_type: str = "real"  # 100 Hz joint angles (docs/xarm_protocol.md §1); errors are polled separately
-    gripper: bool = True
-    gripper_speed: float = 2000.0  # r/min, xarm_ros2 default
-    gripper_connection: str = "separate"  # "separate": own SDK connection; "shared": the arm's
-    baud_checkset: bool = True
-    collision_sensitivity: int = -1  # -1 = leave the controller's setting
+    gripper: bool = param(True, "xArm Gripper present (adds drive_joint)")
+    gripper_speed: float = param(2000.0, "gripper speed (r/min)", min=100.0, max=5000.0)
+    gripper_connection: str = param(
+        "separate",
+        "separate: the gripper gets its own SDK connection (never delays the servo stream); shared",
+        choices=["separate", "shared"],
+    )
+    baud_checkset: bool = param(True, "let the SDK check the tool RS-485 baud rate")
+    collision_sensitivity: int = param(-1, "0..5 set at bring-up; -1 keeps the controller's", min=-1, max=5)
     disconnect_timeout: float = 3.0  # s to wait for the SDK's disconnect (see XArmSession.close)
     mode_settle_timeout: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.gripper_connection not in ("separate", "shared"):
-            raise ValueError(
-                f"gripper_connection must be 'separate' or 'shared', got {self.gripper_connection!r}"
-            )
+        validate_fields(self)
 
 
 class XArmSession:

@@ -1,38 +1,23 @@
-"""Parameter helpers: declare a node's parameters from one table, with descriptions and ranges.
+"""Declare a node's parameters from their one declaration, with descriptions and ranges.
 
-Nodes list their parameters once (`ParamSpec`s); `declare_parameters` declares them with
-descriptors (so `ros2 param describe` is useful), validates them, and returns a plain namespace
-the node reads from. A bad value stops the node at start-up with a message naming the parameter,
-instead of surfacing as odd behaviour later.
+The declaration is a config dataclass (`evo1_ros.parameters`): `declare_config` declares each of
+its fields with a descriptor (so `ros2 param describe` is useful), validates the values and builds
+the config. A bad value stops the node at start-up with a message naming the parameter, instead of
+surfacing as odd behaviour later. `declare_parameters` does the same for a plain list of specs.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from evo1_ros.parameters import ParameterError, ParamSpec, check_value, from_parameters, param_specs
 
-class ParameterError(ValueError):
-    """A parameter value a node cannot run with."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter: name, default (its type is the parameter's type), description and limits."""
-
-    name: str
-    default: Any
-    description: str
-    min: float | None = None
-    max: float | None = None
-    choices: Sequence[Any] | None = None
-    read_only: bool = False
+__all__ = ["ParamSpec", "ParameterError", "declare_config", "declare_parameters"]
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -57,21 +42,6 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     )
 
 
-def check_value(spec: ParamSpec, value: Any) -> Any:
-    """Validate `value` against `spec`; returns it (ints widened to float for float params)."""
-    if isinstance(spec.default, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ParameterError(f"parameter '{spec.name}' must be finite, got {value}")
-    if spec.min is not None and isinstance(value, (int, float)) and value < spec.min:
-        raise ParameterError(f"parameter '{spec.name}'={value} is below its minimum {spec.min}")
-    if spec.max is not None and isinstance(value, (int, float)) and value > spec.max:
-        raise ParameterError(f"parameter '{spec.name}'={value} is above its maximum {spec.max}")
-    if spec.choices is not None and value not in spec.choices:
-        raise ParameterError(f"parameter '{spec.name}'={value!r} must be one of {list(spec.choices)}")
-    return value
-
-
 def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> SimpleNamespace:
     """Declare every spec on `node` and return their validated values as attributes.
 
@@ -83,3 +53,15 @@ def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> SimpleNamespac
         param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
         values[spec.name.replace(".", "_")] = check_value(spec, param.value)
     return SimpleNamespace(**values)
+
+
+def declare_config(node: Node, cls: type, **fixed: Any) -> Any:
+    """Declare every parameter of config dataclass `cls` on `node` and build it from their values.
+
+    `fixed` sets fields that are not parameters (e.g. objects loaded from a file the node names).
+    """
+    values: dict[str, Any] = {}
+    for spec in param_specs(cls):
+        param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        values[spec.name] = check_value(spec, param.value)
+    return from_parameters(cls, values, **fixed)
