@@ -56,8 +56,9 @@ def run(iterations: int, warmup: int, blend: str, control_rate: float) -> dict[s
     from evo1_ros.control.safety_filter import SafetyConfig, SafetyFilter
     from evo1_ros.control.units import from_convention
     from evo1_ros.model.inference_worker import InferenceRequest
-    from evo1_ros.nodes.evo1_policy import observation_from_messages, seconds_to_time, trajectory_message
+    from evo1_ros.nodes.evo1_policy import observation_from_messages, trajectory_message
     from evo1_ros.ros.image import numpy_to_image
+    from evo1_ros.ros.stamps import seconds_to_stamp
 
     p = node_params()
     joints = tuple(p["joint_names"])
@@ -98,12 +99,12 @@ def run(iterations: int, warmup: int, blend: str, control_rate: float) -> dict[s
     t0 = 1_700_000_000.0
     raw_images = {
         c: serialize_message(
-            numpy_to_image(rng.integers(0, 256, (448, 448, 3), dtype=np.uint8), "rgb8", seconds_to_time(t0))
+            numpy_to_image(rng.integers(0, 256, (448, 448, 3), dtype=np.uint8), "rgb8", seconds_to_stamp(t0))
         )
         for c in p["cameras"]
     }
     js = JointState(name=list(joints), position=[0.1] * len(joints), velocity=[0.0] * len(joints))
-    js.header.stamp = seconds_to_time(t0)
+    js.header.stamp = seconds_to_stamp(t0)
     raw_joints = serialize_message(js)
     base = np.array([0.2, -0.15, -0.2, 0.15, 0.2, -0.15, 0.3])
     chunks = [
@@ -121,7 +122,7 @@ def run(iterations: int, warmup: int, blend: str, control_rate: float) -> dict[s
         start, c0 = time.perf_counter(), clock()
         images = {c: deserialize_message(raw, Image) for c, raw in raw_images.items()}
         joint_msg = deserialize_message(raw_joints, JointState)
-        stamp = seconds_to_time(now - 0.01)
+        stamp = seconds_to_stamp(now - 0.01)
         for m in (*images.values(), joint_msg):
             m.header.stamp = stamp
         t1, c1 = time.perf_counter(), clock()

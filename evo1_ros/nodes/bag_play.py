@@ -21,6 +21,7 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 
 from evo1_ros.nodes.bag_record import message_class, qos_profile
+from evo1_ros.ros.stamps import split_nanoseconds
 from recording.bag.bagio import BagError, bag_files, open_bag, qos_from_connection
 
 _SPIN_S = 0.001  # the last millisecond before a due time is busy-waited
@@ -77,7 +78,7 @@ class BagPlayer:
     def _publish_clock(self, t_ns: int) -> None:
         if self.clock_pub is not None:
             msg = Clock()
-            msg.clock.sec, msg.clock.nanosec = divmod(int(t_ns), 1_000_000_000)
+            msg.clock.sec, msg.clock.nanosec = split_nanoseconds(t_ns)
             self.clock_pub.publish(msg)
 
     def _wait_until(self, due: float, bag_t0: int, wall_t0: float) -> None:

@@ -57,6 +57,7 @@ from evo1_ros.ros.image import ImageConversionError, to_rgb8
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParamSpec, declare_parameters
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
+from evo1_ros.ros.stamps import seconds_to_stamp, split_nanoseconds, stamp_to_seconds
 from evo1_ros.ros.sync import make_approximate_synchronizer
 from recording.tasks_catalogue import load_tasks, resolve_task
 
@@ -130,17 +131,6 @@ def camera_topic(name: str) -> str:
     return f"/cameras/{name}/image_raw"
 
 
-def stamp_seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def seconds_to_time(t: float):
-    from builtin_interfaces.msg import Time
-
-    ns = int(round(t * 1e9))
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
 def decode_frames(assembler: ObservationAssembler, images: Mapping[str, Image]) -> dict[str, Frame]:
     """Header checks, then RGB decoding, for the cameras the model sees; raises ObservationError."""
     frames: dict[str, Frame] = {}
@@ -152,7 +142,7 @@ def decode_frames(assembler: ObservationAssembler, images: Mapping[str, Image]) 
             rgb = to_rgb8(msg)
         except ImageConversionError as exc:
             raise ObservationError(camera, str(exc)) from None
-        frames[camera] = Frame(rgb, msg.encoding, stamp_seconds(msg.header.stamp))
+        frames[camera] = Frame(rgb, msg.encoding, stamp_to_seconds(msg.header.stamp))
     return frames
 
 
@@ -162,7 +152,7 @@ def observation_from_messages(
     """2..3 Image messages + a JointState -> model inputs (the node's whole per-observation work)."""
     frames = decode_frames(assembler, images)
     state = assembler.state_vector(joints.name, joints.position)
-    return assembler.assemble(frames, state, stamp_seconds(joints.header.stamp), now)
+    return assembler.assemble(frames, state, stamp_to_seconds(joints.header.stamp), now)
 
 
 def trajectory_message(
@@ -181,7 +171,7 @@ def trajectory_message(
     (publish serialises it) before building the next one from the same thread.
     """
     msg = JointTrajectory()
-    msg.header.stamp = seconds_to_time(now)
+    msg.header.stamp = seconds_to_stamp(now)
     msg.joint_names = list(joint_names)
     q = np.ascontiguousarray(positions, dtype=np.float64)
     v = np.ascontiguousarray(velocities, dtype=np.float64)
@@ -195,7 +185,7 @@ def trajectory_message(
     for point, k in zip(points, keep, strict=True):
         point.positions = array.array("d", q[k].tobytes())
         point.velocities = array.array("d", v[k].tobytes())
-        point.time_from_start.sec, point.time_from_start.nanosec = divmod(int(offsets[k]), 1_000_000_000)
+        point.time_from_start.sec, point.time_from_start.nanosec = split_nanoseconds(offsets[k])
     msg.points = points
     return msg
 
@@ -464,7 +454,7 @@ class Evo1PolicyNode(Node):
         """Every message of every synchronised stream: freshness, and header checks of camera frames."""
         if index == len(self.cameras):
             with self._lock:
-                self._stream_stamps[JOINT_STATE_STREAM] = stamp_seconds(msg.header.stamp)
+                self._stream_stamps[JOINT_STATE_STREAM] = stamp_to_seconds(msg.header.stamp)
             try:
                 state = self.assembler.state_vector(msg.name, msg.position)
             except ObservationError as exc:
@@ -475,7 +465,7 @@ class Evo1PolicyNode(Node):
             with self._lock:
                 self._bad_stream.pop(JOINT_STATE_STREAM, None)
                 self._measured = state
-                self._measured_stamp = stamp_seconds(msg.header.stamp)
+                self._measured_stamp = stamp_to_seconds(msg.header.stamp)
             return
         camera = self.cameras[index]
         try:
@@ -487,7 +477,7 @@ class Evo1PolicyNode(Node):
             return
         with self._lock:
             self._bad_stream.pop(camera, None)
-            self._stream_stamps[camera] = stamp_seconds(msg.header.stamp)
+            self._stream_stamps[camera] = stamp_to_seconds(msg.header.stamp)
 
     def _on_synced(self, *msgs) -> None:
         images = dict(zip(self.cameras, msgs[:-1], strict=True))
@@ -681,7 +671,7 @@ class Evo1PolicyNode(Node):
 
     def _publish_chunk(self, actions: np.ndarray, req: InferenceRequest, latency: float) -> None:
         msg = ActionChunk()
-        msg.header.stamp = seconds_to_time(req.obs_stamp)
+        msg.header.stamp = seconds_to_stamp(req.obs_stamp)
         msg.joint_names = list(self.joint_names)
         msg.step_period = 1.0 / self.control_rate
         msg.horizon, msg.action_dim = int(actions.shape[0]), int(actions.shape[1])
@@ -697,7 +687,7 @@ class Evo1PolicyNode(Node):
         with self._lock:
             ages = [now - s for s in self._stream_stamps.values()]
             st = PolicyStatus()
-            st.header.stamp = seconds_to_time(now)
+            st.header.stamp = seconds_to_stamp(now)
             st.state = self.state
             st.task = self.task
             st.fault = self.reason

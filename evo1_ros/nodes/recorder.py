@@ -36,11 +36,12 @@ from evo1_ros.paths import config_file
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import SENSOR, STATUS
+from evo1_ros.ros.stamps import stamp_to_seconds
 from recording.dataset.errors import DatasetError, RecordingError
 from recording.dataset.features import load_features_config
 from recording.dataset.writer import LeRobotWriter
 from recording.recorder.episode_session import EpisodeSession, Phase
-from recording.recorder.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
+from recording.recorder.frame_assembly import FrameAssembler, StreamNames
 from recording.recorder.recorder_setup import SetupError, build_features, open_or_create, video_settings
 from recording.tasks_catalogue import load_tasks, resolve_task
 
@@ -242,7 +243,7 @@ class RecorderNode(Node):
 
     def _stamp(self, header: Any) -> float:
         if self.p.stamp_source == "header":
-            t = stamp_seconds(header.stamp)
+            t = stamp_to_seconds(header.stamp)
             if t > 0:
                 return t
         return self._stream_now()

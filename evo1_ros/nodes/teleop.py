@@ -19,7 +19,6 @@ import threading
 from typing import Any
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Twist
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
@@ -50,6 +49,7 @@ from evo1_ros.control.teleop import (
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
+from evo1_ros.ros.stamps import seconds_to_duration
 
 PARAMS = [
     ParamSpec(
@@ -308,7 +308,7 @@ class TeleopNode(Node):
         msg.points = [
             JointTrajectoryPoint(
                 positions=positions,
-                time_from_start=Duration(sec=int(horizon), nanosec=int(round((horizon % 1.0) * 1e9))),
+                time_from_start=seconds_to_duration(horizon),
             )
         ]
         self.traj_pub.publish(msg)

@@ -37,6 +37,12 @@ from evo1_ros.driver.xarm_session import DriverError, SessionConfig
 from evo1_ros.ros.node_runner import run_node
 from evo1_ros.ros.params import ParamSpec, declare_parameters
 from evo1_ros.ros.qos import STATE, STATUS
+from evo1_ros.ros.stamps import (
+    seconds_to_duration,
+    seconds_to_nanoseconds,
+    stamp_to_nanoseconds,
+    stamp_to_seconds,
+)
 
 PARAMS = [
     ParamSpec("robot_ip", "127.0.0.1", "xArm controller IP address"),
@@ -194,7 +200,7 @@ class XArmDriverNode(Node):
             logger.info(text)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
+        times = [stamp_to_seconds(pt.time_from_start) for pt in msg.points]
         positions = [list(pt.positions) for pt in msg.points]
         with_vel = msg.points and all(len(pt.velocities) for pt in msg.points)
         velocities = [list(pt.velocities) for pt in msg.points] if with_vel else None
@@ -202,7 +208,7 @@ class XArmDriverNode(Node):
             self.driver.reject("velocities given for some points only")
             return
         start = None
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp_ns = stamp_to_nanoseconds(msg.header.stamp)
         if stamp_ns and msg.points:  # empty = JTC stop: honoured whatever its stamp
             start_in = (stamp_ns - self.get_clock().now().nanoseconds) * 1e-9
             problem = stamp_problem(start_in, max(times, default=0.0), self.max_stamp_ahead)
@@ -228,7 +234,7 @@ class XArmDriverNode(Node):
         if exact is not None:
             msg.header.stamp = exact
         else:
-            offset = RosDuration(nanoseconds=int(round((start - time.monotonic()) * 1e9)))
+            offset = RosDuration(nanoseconds=seconds_to_nanoseconds(start - time.monotonic()))
             msg.header.stamp = (self.get_clock().now() + offset).to_msg()
         msg.joint_names = list(traj.joint_names)
         for k, t in enumerate(traj.times):
@@ -236,8 +242,7 @@ class XArmDriverNode(Node):
             pt.positions = traj.positions[k].tolist()
             if traj.velocities is not None:
                 pt.velocities = traj.velocities[k].tolist()
-            ns = int(round(float(t) * 1e9))
-            pt.time_from_start = Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+            pt.time_from_start = seconds_to_duration(float(t))
             msg.points.append(pt)
         self.accepted_pub.publish(msg)
 
