@@ -13,7 +13,6 @@ JointTrajectory a short horizon ahead, 30 times a second. The pieces here decide
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import numpy as np
 
 from evo1_ros.control.kinematics import SerialChain
 from evo1_ros.control.limits import JointLimits
+from evo1_ros.parameters import param, validate_fields
 
 TWIST_FRAMES = ("base", "tool")
 
@@ -105,26 +105,33 @@ class TwistHold:
 
 @dataclass(frozen=True)
 class JogSettings:
-    """How a twist becomes joint targets (all user-facing; the node reads them from parameters)."""
+    """How a twist becomes joint targets; each field is a teleop node parameter, declared here once."""
 
-    max_linear: float = 0.1  # m/s
-    max_angular: float = 0.5  # rad/s
-    linear_scale: float = 1.0
-    angular_scale: float = 1.0
-    deadband: float = 0.0
-    period: float = 1.0 / 30.0  # s between commands
-    horizon: float = 0.1  # s ahead of now the commanded point lies
-    damping: float = 0.05
-    frame: str = "base"
-    resync_threshold: float = 0.2  # rad: reference further than this from the arm is reset to the arm
+    max_linear: float = param(0.1, "m/s cap of the end-effector speed", min=0.001, max=1.0)
+    max_angular: float = param(0.5, "rad/s cap of the end-effector angular speed", min=0.001, max=3.0)
+    linear_scale: float = param(1.0, "input linear units -> m/s", min=0.0)
+    angular_scale: float = param(1.0, "input angular units -> rad/s", min=0.0)
+    deadband: float = param(0.02, "raw input values below this are zero (device noise)", min=0.0)
+    rate: float = param(30.0, "Hz of the published commands", min=1.0, max=250.0)
+    horizon: float = param(0.1, "s ahead of now the commanded point lies", min=0.01, max=1.0)
+    damping: float = param(0.05, "DLS damping (higher: slower but steadier near singularities)", min=0.0)
+    frame: str = param(
+        "base",
+        "frame of the input twist: base (link_base) or tool (gripper)",
+        name="twist_frame",
+        choices=list(TWIST_FRAMES),
+    )
+    resync_threshold: float = param(
+        0.2, "rad; a reference this far from the arm is reset to the arm", min=0.01
+    )
 
     def __post_init__(self) -> None:
-        for name in ("max_linear", "max_angular", "period", "horizon", "resync_threshold"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {v}")
-        if self.frame not in TWIST_FRAMES:
-            raise ValueError(f"frame must be one of {TWIST_FRAMES}, got {self.frame!r}")
+        validate_fields(self)
+
+    @property
+    def period(self) -> float:
+        """Seconds between commands (1 / rate): how far each step integrates the reference."""
+        return 1.0 / self.rate
 
 
 @dataclass(frozen=True)

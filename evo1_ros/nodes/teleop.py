@@ -16,6 +16,7 @@ import os
 import select
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,6 @@ from evo1_ros.control.teleop import (
     KEY_QUIT,
     KEY_STOP,
     KEYBOARD_HELP,
-    TWIST_FRAMES,
     ArmJogger,
     ButtonEdges,
     Gripper,
@@ -46,66 +46,57 @@ from evo1_ros.control.teleop import (
     TwistHold,
     key_twist,
 )
+from evo1_ros.parameters import ParameterError, nested, param, validate_fields
 from evo1_ros.ros.node_runner import run_node
-from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
 from evo1_ros.ros.stamps import seconds_to_duration
 
-PARAMS = [
-    ParamSpec(
-        "twist_topic",
-        "/spacenav/twist",
-        "Twist input (spacenav: /spacenav/twist, teleop_twist_joy: /cmd_vel)",
-    ),
-    ParamSpec("joy_topic", "/joy", "Joy input for the buttons (spacenav: /spacenav/joy)"),
-    ParamSpec("joint_states_topic", "/xarm/joint_states", "measured joints (start of the jog reference)"),
-    ParamSpec("trajectory_topic", "/xarm/joint_trajectory", "where the commands go"),
-    ParamSpec("rate", 30.0, "Hz of the published commands", min=1.0, max=250.0),
-    ParamSpec("horizon", 0.1, "s ahead of now the commanded point lies", min=0.01, max=1.0),
-    ParamSpec("twist_timeout", 0.3, "s after the last twist before it counts as zero (hold)", min=0.01),
-    ParamSpec("max_linear", 0.1, "m/s cap of the end-effector speed", min=0.001, max=1.0),
-    ParamSpec("max_angular", 0.5, "rad/s cap of the end-effector angular speed", min=0.001, max=3.0),
-    ParamSpec("linear_scale", 1.0, "input linear units -> m/s", min=0.0),
-    ParamSpec("angular_scale", 1.0, "input angular units -> rad/s", min=0.0),
-    ParamSpec("deadband", 0.02, "raw input values below this are zero (device noise)", min=0.0),
-    ParamSpec(
-        "twist_frame",
-        "base",
-        "frame of the input twist: base (link_base) or tool (gripper)",
-        choices=list(TWIST_FRAMES),
-    ),
-    ParamSpec("damping", 0.05, "DLS damping (higher: slower but steadier near singularities)", min=0.0),
-    ParamSpec(
-        "resync_threshold", 0.2, "rad; a reference this far from the arm is reset to the arm", min=0.01
-    ),
-    ParamSpec("tip_link", TCP_LINK, "link whose origin the twist moves (link_tcp: gripper centre)"),
-    ParamSpec("urdf_file", "", "URDF for the kinematics; '' = the package's xarm6_with_gripper.urdf"),
-    ParamSpec("limits_file", "", "joint limits YAML; '' = config/xarm6_limits.yaml"),
-    ParamSpec("publish_when_idle", True, "keep commanding the held position when no twist comes"),
-    ParamSpec(
-        "gripper",
-        True,
-        "command the gripper joint (drive_joint); false for a driver started with gripper:=false",
-    ),
-    ParamSpec("gripper_open", 0.0, "drive_joint position when open (rad)"),
-    ParamSpec("gripper_closed", 0.85, "drive_joint position when closed (rad)"),
-    ParamSpec("button_gripper", 0, "Joy button toggling the gripper (-1 = none)", min=-1),
-    ParamSpec(
-        "button_start_episode", 7, "Joy button calling the recorder's start_episode (-1 = none)", min=-1
-    ),
-    ParamSpec("button_save_episode", 6, "Joy button calling the recorder's save_episode (-1 = none)", min=-1),
-    ParamSpec(
-        "button_discard_episode", 1, "Joy button calling the recorder's discard_episode (-1 = none)", min=-1
-    ),
-    ParamSpec("button_free_drive", 3, "Joy button toggling free-drive (xArm mode 2) (-1 = none)", min=-1),
-    ParamSpec("recorder", "/recorder", "recorder node whose services the episode buttons call"),
-    ParamSpec("task", "", "task sent with start_episode ('' = the recorder's default task)"),
-    ParamSpec("free_drive", False, "switch the arm to free-drive at start-up"),
-    ParamSpec("free_drive_service", "/xarm/free_drive", "driver's std_srvs/SetBool free-drive service"),
-    ParamSpec(
-        "keyboard_speed", 0.5, "fraction of max_linear/max_angular a jog key commands", min=0.0, max=1.0
-    ),
-]
+
+@dataclass(frozen=True)
+class TeleopNodeParams:
+    """The teleop node's parameters, each declared once: its own (topics, files, buttons) and the jog
+    settings it hands to `ArmJogger` (`JogSettings`, declared flat beside them)."""
+
+    twist_topic: str = param(
+        "/spacenav/twist", "Twist input (spacenav: /spacenav/twist, teleop_twist_joy: /cmd_vel)"
+    )
+    joy_topic: str = param("/joy", "Joy input for the buttons (spacenav: /spacenav/joy)")
+    joint_states_topic: str = param("/xarm/joint_states", "measured joints (start of the jog reference)")
+    trajectory_topic: str = param("/xarm/joint_trajectory", "where the commands go")
+    jog: JogSettings = nested(JogSettings)
+    twist_timeout: float = param(0.3, "s after the last twist before it counts as zero (hold)", min=0.01)
+    tip_link: str = param(TCP_LINK, "link whose origin the twist moves (link_tcp: gripper centre)")
+    urdf_file: str = param("", "URDF for the kinematics; '' = the package's xarm6_with_gripper.urdf")
+    limits_file: str = param("", "joint limits YAML; '' = config/xarm6_limits.yaml")
+    publish_when_idle: bool = param(True, "keep commanding the held position when no twist comes")
+    gripper: bool = param(
+        True, "command the gripper joint (drive_joint); false for a driver started with gripper:=false"
+    )
+    gripper_open: float = param(0.0, "drive_joint position when open (rad)")
+    gripper_closed: float = param(0.85, "drive_joint position when closed (rad)")
+    button_gripper: int = param(0, "Joy button toggling the gripper (-1 = none)", min=-1)
+    button_start_episode: int = param(
+        7, "Joy button calling the recorder's start_episode (-1 = none)", min=-1
+    )
+    button_save_episode: int = param(6, "Joy button calling the recorder's save_episode (-1 = none)", min=-1)
+    button_discard_episode: int = param(
+        1, "Joy button calling the recorder's discard_episode (-1 = none)", min=-1
+    )
+    button_free_drive: int = param(3, "Joy button toggling free-drive (xArm mode 2) (-1 = none)", min=-1)
+    recorder: str = param("/recorder", "recorder node whose services the episode buttons call")
+    task: str = param("", "task sent with start_episode ('' = the recorder's default task)")
+    free_drive: bool = param(False, "switch the arm to free-drive at start-up")
+    free_drive_service: str = param("/xarm/free_drive", "driver's std_srvs/SetBool free-drive service")
+    keyboard_speed: float = param(
+        0.5, "fraction of max_linear/max_angular a jog key commands", min=0.0, max=1.0
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+PARAMETERS = TeleopNodeParams
 
 
 class TeleopNode(Node):
@@ -113,7 +104,8 @@ class TeleopNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("teleop", **kwargs)
-        p = self.p = declare_parameters(self, PARAMS)
+        p: TeleopNodeParams = declare_config(self, PARAMETERS)
+        self.p = p
         limits_all = JointLimits.from_yaml(p.limits_file or None)
         self.arm_limits = limits_all.subset(ARM_JOINTS)
         chain = SerialChain.from_urdf(p.urdf_file or None, tip=p.tip_link)
@@ -130,18 +122,7 @@ class TeleopNode(Node):
                 raise ParameterError(
                     f"parameter '{name}'={getattr(p, name)} outside the drive_joint range [{lo}, {hi}]"
                 )
-        self.settings = JogSettings(
-            max_linear=p.max_linear,
-            max_angular=p.max_angular,
-            linear_scale=p.linear_scale,
-            angular_scale=p.angular_scale,
-            deadband=p.deadband,
-            period=1.0 / p.rate,
-            horizon=p.horizon,
-            damping=p.damping,
-            frame=p.twist_frame,
-            resync_threshold=p.resync_threshold,
-        )
+        self.settings = p.jog
         self.jogger = ArmJogger(chain, self.arm_limits, self.settings)
         self.twist = TwistHold(p.twist_timeout)
         self.gripper = Gripper(p.gripper_open, p.gripper_closed)
@@ -166,7 +147,7 @@ class TeleopNode(Node):
         self._joint_names = [*ARM_JOINTS, GRIPPER_JOINT] if p.gripper else list(ARM_JOINTS)
         # steady clock: commands keep coming (holding) whatever the ROS clock does
         self.timer = self.create_timer(
-            1.0 / p.rate,
+            self.settings.period,
             self._on_timer,
             callback_group=MutuallyExclusiveCallbackGroup(),
             clock=Clock(clock_type=ClockType.STEADY_TIME),
@@ -175,8 +156,9 @@ class TeleopNode(Node):
         if p.free_drive:  # the driver may start after us: retry until its service answers
             self._startup_timer = self.create_timer(0.5, self._startup_free_drive, callback_group=clients)
         self.get_logger().info(
-            f"teleop: twist {p.twist_topic} ({p.twist_frame} frame, <= {p.max_linear} m/s, {p.max_angular} rad/s), "
-            f"joy {p.joy_topic}, commands {p.trajectory_topic} at {p.rate:.0f} Hz, {p.horizon:.2f} s ahead"
+            f"teleop: twist {p.twist_topic} ({p.jog.frame} frame, <= {p.jog.max_linear} m/s, "
+            f"{p.jog.max_angular} rad/s), joy {p.joy_topic}, commands {p.trajectory_topic} at "
+            f"{p.jog.rate:.0f} Hz, {p.jog.horizon:.2f} s ahead"
             f"{'' if p.gripper else ', no gripper (arm joints only)'}"
         )
 
@@ -222,11 +204,12 @@ class TeleopNode(Node):
             self.twist.set([0.0] * 6)
         else:
             s = self.p.keyboard_speed
-            tw = key_twist(key, s * self.p.max_linear, s * self.p.max_angular)
+            jog = self.settings
+            tw = key_twist(key, s * jog.max_linear, s * jog.max_angular)
             if tw is not None:
                 # keyboard speeds are already in m/s: undo the device scaling applied later
-                tw[:3] /= self.p.linear_scale or 1.0
-                tw[3:] /= self.p.angular_scale or 1.0
+                tw[:3] /= jog.linear_scale or 1.0
+                tw[3:] /= jog.angular_scale or 1.0
                 self.twist.set(tw)
         return True
 
@@ -303,7 +286,7 @@ class TeleopNode(Node):
             return
         msg = JointTrajectory()
         msg.joint_names = self._joint_names
-        horizon = self.p.horizon
+        horizon = self.settings.horizon
         positions = step.target.tolist() + ([float(grip)] if self.p.gripper else [])
         msg.points = [
             JointTrajectoryPoint(
