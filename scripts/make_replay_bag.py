@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from evo1_ros.nodes.xarm_driver import XArmDriverNode
     from evo1_ros.ros.image import numpy_to_image
     from evo1_ros.ros.qos import COMMAND, SENSOR
+    from evo1_ros.ros.stamps import seconds_to_duration
     from evo1_ros.sim.loopback_controller import LoopbackController
     from evo1_ros.sim.loopback_host import free_loopback_host
     from recording.bag.bagio import BagWriter, dump_counts
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def command(q: list[float], seconds: float) -> None:
             pt = JointTrajectoryPoint(positions=[float(v) for v in q])
-            pt.time_from_start.sec, pt.time_from_start.nanosec = int(seconds), int((seconds % 1) * 1e9)
+            pt.time_from_start = seconds_to_duration(seconds)
             traj.publish(JointTrajectory(joint_names=names, points=[pt]))
 
         command(WORK_POSE, 3.0)  # move to the work pose before recording

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from builtin_interfaces.msg import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -37,6 +36,7 @@ from evo1_msgs.msg import PolicyStatus, RecorderStatus
 from evo1_msgs.srv import SetTask, StartEpisode
 from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT
 from evo1_ros.ros.qos import COMMAND
+from evo1_ros.ros.stamps import seconds_to_duration
 from evo1_ros.sim.expert import (
     GRIPPER_OPEN,
     ExpertError,
@@ -333,11 +333,9 @@ class EpisodeClient(Node):
         """Publish a motion as a JointTrajectory starting now."""
         msg = JointTrajectory(joint_names=JOINTS)
         for t, pos in zip(motion.times, motion.positions, strict=True):
-            sec = int(t)
             msg.points.append(
                 JointTrajectoryPoint(
-                    positions=[float(v) for v in pos],
-                    time_from_start=Duration(sec=sec, nanosec=int(round((float(t) - sec) * 1e9))),
+                    positions=[float(v) for v in pos], time_from_start=seconds_to_duration(float(t))
                 )
             )
         self._traj.publish(msg)

@@ -1,1 +1,1 @@
-"""ROS helpers: image <-> numpy, approximate-time synchroniser, QoS presets, parameter helpers."""
+"""ROS helpers: image <-> numpy, approximate-time synchroniser, QoS presets, parameter helpers, stamps."""

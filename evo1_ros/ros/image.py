@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from sensor_msgs.msg import Image
 
+from evo1_ros.ros.stamps import nanoseconds_to_stamp
+
 __all__ = [
     "ENCODINGS",
     "EncodingInfo",
@@ -163,7 +165,7 @@ def _stamp_to_msg(stamp: Any) -> Any:
         ns = int(stamp)
         if ns < 0:
             raise ImageConversionError(f"stamp must be non-negative nanoseconds, got {ns}")
-        return TimeMsg(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+        return nanoseconds_to_stamp(ns)
     raise ImageConversionError(
         f"stamp must be builtin_interfaces/Time, rclpy Time or int nanoseconds, got {type(stamp).__name__}"
     )

@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evo1_ros.ros.stamps import stamp_to_nanoseconds
+
 __all__ = [
     "ApproximateTimePolicy",
     "ApproximateTimeSynchronizer",
@@ -81,7 +83,7 @@ def message_stamp_ns(
         return int(now_ns()) if now_ns is not None else _ros_clock_now_ns()
     if hasattr(stamp, "nanoseconds"):
         return int(stamp.nanoseconds)
-    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
+    return stamp_to_nanoseconds(stamp)
 
 
 def _ros_clock_now_ns() -> int:

@@ -25,9 +25,10 @@ from typing import Any
 import yaml
 
 from evo1_ros.paths import config_file
+from evo1_ros.ros.stamps import stamp_to_nanoseconds, stamp_to_seconds
 from recording.bag.bagio import BagError, bag_files, deserialize, open_bag
 from recording.dataset.features import load_features_config
-from recording.recorder.frame_assembly import FrameAssembler, StreamNames, stamp_seconds
+from recording.recorder.frame_assembly import FrameAssembler, StreamNames
 from recording.recorder.recorder_setup import build_features, open_or_create, video_settings
 from recording.tasks_catalogue import load_tasks, resolve_task
 
@@ -191,7 +192,7 @@ class _Converter:
                 if sim:
                     if topic == "/clock":
                         msg = deserialize(raw, conn.msgtype)
-                        clock_ns = msg.clock.sec * 1_000_000_000 + msg.clock.nanosec
+                        clock_ns = stamp_to_nanoseconds(msg.clock)
                         if next_due is None or clock_ns >= next_due:
                             if recording:
                                 self._tick(asm, clock_ns, clock_ns)
@@ -232,7 +233,7 @@ class _Converter:
         header = self.p["stamp_source"] == "header"
 
         def stamp(m: Any) -> float:
-            t = stamp_seconds(m.header.stamp) if header else 0.0
+            t = stamp_to_seconds(m.header.stamp) if header else 0.0
             return t if t > 0 else now
 
         if topic == self.p["joint_states_topic"]:

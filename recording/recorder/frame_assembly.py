@@ -25,6 +25,7 @@ import numpy as np
 
 from evo1_ros.control.limits import GripperPulseMap
 from evo1_ros.control.units import UnitConvention, parse_convention, to_convention
+from evo1_ros.ros.stamps import seconds_to_nanoseconds, stamp_to_seconds
 from recording.dataset.features import DatasetFeatures
 from recording.dataset.writer import LeRobotWriter
 from recording.recorder.command_tracker import CommandError, CommandTracker
@@ -32,11 +33,6 @@ from recording.recorder.recorder_setup import extra_values, joint_vector
 from recording.recorder.stream_sampling import FrameSampler, LatestStream
 
 WarnFn = Callable[[str, str], None]  # (throttle key, text)
-
-
-def stamp_seconds(stamp: Any) -> float:
-    """``builtin_interfaces/Time``-like -> float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 @dataclass
@@ -137,8 +133,8 @@ class FrameAssembler:
         try:
             self.tracker.add(
                 list(msg.joint_names),
-                stamp_seconds(msg.header.stamp),
-                [stamp_seconds(pt.time_from_start) for pt in msg.points],
+                stamp_to_seconds(msg.header.stamp),
+                [stamp_to_seconds(pt.time_from_start) for pt in msg.points],
                 [list(pt.positions) for pt in msg.points],
                 velocities=[list(pt.velocities) for pt in msg.points],
                 received_at=now,
@@ -196,7 +192,7 @@ class FrameAssembler:
         state = self._stored(sample.values[self.names.state], self.state_names)
         if action is not None:
             action = self._stored(action, self.features.action_names)
-        extras = extra_values(self.features, int(round(now * 1e9)))
+        extras = extra_values(self.features, seconds_to_nanoseconds(now))
         if action is not None:
             self.writer.add_frame(state, action, images, extras)
         else:  # next_state: this frame's state is the previous frame's action
