@@ -42,14 +42,18 @@ def ament_prefixes() -> list[str]:
     return prefixes
 
 
-def share_file(*parts: str, package: str = PACKAGE) -> Path:
-    """Path of a file in the package share (e.g. "urdf", "x.urdf"); raises naming the path if missing."""
+def share_file(*parts: str, package: str = PACKAGE, must_exist: bool = True) -> Path:
+    """Path of a file in the package share (e.g. "urdf", "x.urdf").
+
+    Raises naming the path if it is missing, unless `must_exist` is False (for callers that open it
+    later and report a missing file with its path themselves).
+    """
     path = package_share(package).joinpath(*parts)
-    if not path.is_file():
+    if must_exist and not path.is_file():
         raise FileNotFoundError(f"{'/'.join(parts)} not found: {path}")
     return path
 
 
-def config_file(name: str, package: str = PACKAGE) -> Path:
-    """Path of `config/<name>` in the package share; raises with the searched path if missing."""
-    return share_file("config", name, package=package)
+def config_file(name: str, package: str = PACKAGE, must_exist: bool = True) -> Path:
+    """Path of `config/<name>` in the package share; raises with the searched path if missing (see share_file)."""
+    return share_file("config", name, package=package, must_exist=must_exist)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recording.config_paths import default_config
+from evo1_ros.paths import config_file
 from recording.dataset.errors import DatasetError, RecordingError
 
 _FMT = argparse.RawDescriptionHelpFormatter
@@ -234,7 +234,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     if args.episodes < 1 or args.frames < 1:
         raise ValueError(f"--episodes and --frames must be >= 1 (got {args.episodes}, {args.frames})")
-    _, cfg = load_features_config(args.features or default_config("dataset_features.yaml"))
+    _, cfg = load_features_config(args.features or config_file("dataset_features.yaml", must_exist=False))
     cfg: dict[str, Any] = dict(cfg)
     if args.cameras is not None:
         cfg["cameras"] = _parse_cameras(args.cameras)
@@ -249,7 +249,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         raise ValueError(f"--fps must be >= 1, got {fps}")
     tasks = None
     if args.task:
-        catalogue_path = default_config("tasks.yaml")
+        catalogue_path = config_file("tasks.yaml", must_exist=False)
         catalogue = load_tasks(catalogue_path) if catalogue_path.is_file() else {}
         tasks = [resolve_task(catalogue, t) for t in args.task]
     bar = Progress("writing")

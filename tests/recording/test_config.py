@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recording.config_paths import default_config
+from evo1_ros.paths import config_file
 from recording.dataset.features import DatasetFeatures, load_features_config
 from recording.dataset.video_settings import VideoSettings
 from recording.tasks_catalogue import load_tasks, resolve_task
@@ -15,7 +15,7 @@ JOINTS = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "drive_joi
 
 
 def test_dataset_features_yaml() -> None:
-    feats, cfg = load_features_config(default_config("dataset_features.yaml"))
+    feats, cfg = load_features_config(config_file("dataset_features.yaml"))
     assert list(feats.state_names) == JOINTS and list(feats.action_names) == JOINTS
     assert [(c.name, c.height, c.width) for c in feats.cameras] == [("base", 480, 640), ("wrist", 480, 640)]
     assert cfg["robot_type"] == "xarm6" and cfg["fps"] == 30
@@ -26,7 +26,7 @@ def test_dataset_features_yaml() -> None:
 
 
 def test_tasks_yaml_has_the_four_paper_tasks() -> None:
-    tasks = load_tasks(default_config("tasks.yaml"))
+    tasks = load_tasks(config_file("tasks.yaml"))
     assert set(tasks) == {"pick_place_can", "pour_foam", "hand_delivery", "can_stacking"}
     assert all(t.prompt for t in tasks.values())
     assert resolve_task(tasks, "can_stacking") == tasks["can_stacking"].prompt
