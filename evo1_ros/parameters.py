@@ -2,7 +2,7 @@
 
 ros2_control declares every controller parameter once (a ``*_parameters.yaml`` with type, default,
 description and validation) and generates the rest. Here the single declaration is the field of a
-ROS-free config dataclass (``DriverConfig``, ``TeleopConfig``, ...)::
+ROS-free config dataclass (``DriverConfig``, ``JogSettings``, ...)::
 
     servo_rate: float = param(200.0, "mode-1 stream rate (Hz)", min=1.0, max=250.0)
 

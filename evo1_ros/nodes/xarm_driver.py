@@ -17,6 +17,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -32,10 +33,10 @@ from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.trajectory import Trajectory
 from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState, NotReadyError, stamp_problem
 from evo1_ros.driver.error_codes import error_text, warn_text
-from evo1_ros.driver.realtime import RealtimeConfig, parse_cpus
-from evo1_ros.driver.xarm_session import DriverError, SessionConfig
+from evo1_ros.driver.xarm_session import DriverError
+from evo1_ros.parameters import nested, param, validate_fields
 from evo1_ros.ros.node_runner import run_node
-from evo1_ros.ros.params import ParamSpec, declare_parameters
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import STATE, STATUS
 from evo1_ros.ros.stamps import (
     seconds_to_duration,
@@ -44,104 +45,36 @@ from evo1_ros.ros.stamps import (
     stamp_to_seconds,
 )
 
-PARAMS = [
-    ParamSpec("robot_ip", "127.0.0.1", "xArm controller IP address"),
-    ParamSpec(
-        "control_mode", "servo", "servo (mode 1 stream) or online (mode 6)", choices=["servo", "online"]
-    ),
-    ParamSpec("servo_rate", 200.0, "mode-1 stream rate (Hz)", min=1.0, max=250.0),
-    ParamSpec("online_rate", 50.0, "mode-6 target rate (Hz)", min=1.0, max=250.0),
-    ParamSpec("joint_state_rate", 100.0, "joint_states rate (Hz)", min=1.0, max=500.0),
-    ParamSpec("status_rate", 2.0, "driver_status and /diagnostics rate (Hz)", min=0.1, max=50.0),
-    ParamSpec("auto_enable", True, "bring the arm up as soon as it is connected"),
-    ParamSpec("gripper", True, "xArm Gripper present (adds drive_joint)"),
-    ParamSpec("gripper_speed", 2000.0, "gripper speed (r/min)", min=100.0, max=5000.0),
-    ParamSpec("collision_sensitivity", -1, "0..5 set at bring-up; -1 keeps the controller's", min=-1, max=5),
-    ParamSpec("limits_file", "", "joint limits YAML; empty = config/xarm6_limits.yaml"),
-    ParamSpec("reconnect_period", 1.0, "seconds between reconnection attempts", min=0.1, max=60.0),
-    ParamSpec(
-        "keepalive_period", 0.1, "resend an unchanged servo target after this many s", min=0.005, max=1.0
-    ),
-    ParamSpec(
-        "max_step_periods",
-        2.0,
-        "a late servo cycle moves the command at most this many periods' worth (stall != jump)",
-        min=1.0,
-        max=10.0,
-    ),
-    ParamSpec("error_poll_period", 0.2, "controller error poll period (s)", min=0.02, max=5.0),
-    ParamSpec("home_position", [0.0] * 6, "home service target, joint1..joint6 (rad)"),
-    ParamSpec("home_speed_fraction", 0.5, "home speed as a fraction of max_velocity", min=0.05, max=1.0),
-    ParamSpec("baud_checkset", True, "let the SDK check the tool RS-485 baud rate"),
-    ParamSpec(
-        "gripper_connection",
-        "separate",
-        "separate: the gripper gets its own SDK connection (never delays the servo stream); shared",
-        choices=["separate", "shared"],
-    ),
-    ParamSpec("gripper_poll_period", 0.1, "seconds between gripper position reads", min=0.01, max=5.0),
-    ParamSpec(
-        "brake_timeout",
-        1.0,
-        "max wait for the command to brake to rest before leaving READY (s)",
-        min=0.05,
-        max=10.0,
-    ),
-    ParamSpec(
-        "streamer",
-        "process",
-        "thread: servo loop in this process; process: own process + SDK connection (servo mode)",
-        choices=["thread", "process"],
-    ),
-    ParamSpec("rt_priority", 50, "SCHED_FIFO priority of the streamer process (0 = none)", min=0, max=99),
-    ParamSpec("lock_memory", True, "mlockall in the streamer process (no page faults in the loop)"),
-    ParamSpec("cpu_affinity", [-1], "CPUs of the streamer process ([-1] = any)"),
-    ParamSpec("spin_time", 0.0002, "s the streamer spins before each deadline", min=0.0, max=0.002),
-    ParamSpec(
-        "max_stamp_ahead",
+
+@dataclass(frozen=True)
+class XArmDriverParams:
+    """The node's parameters: its own (publishing rates, limits file, stamp check) + `DriverConfig`'s."""
+
+    joint_state_rate: float = param(100.0, "joint_states rate (Hz)", min=1.0, max=500.0)
+    status_rate: float = param(2.0, "driver_status and /diagnostics rate (Hz)", min=0.1, max=50.0)
+    limits_file: str = param("", "joint limits YAML; empty = config/xarm6_limits.yaml")
+    max_stamp_ahead: float = param(
         0.5,
         "reject trajectories whose header.stamp is further ahead of this node's clock (s)",
         min=0.0,
         max=60.0,
-    ),
-]
+    )
+    driver: DriverConfig = nested(DriverConfig)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+PARAMETERS = XArmDriverParams
 
 
 class XArmDriverNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("xarm_driver", **kwargs)
-        p = declare_parameters(self, PARAMS)
+        p = declare_config(self, XArmDriverParams)
+        config = p.driver
         limits = JointLimits.from_yaml(p.limits_file or None)
-        gripper_map = GripperPulseMap.from_yaml(p.limits_file or None) if p.gripper else None
-        config = DriverConfig(
-            session=SessionConfig(
-                host=p.robot_ip,
-                gripper=p.gripper,
-                gripper_speed=p.gripper_speed,
-                baud_checkset=p.baud_checkset,
-                collision_sensitivity=p.collision_sensitivity,
-                gripper_connection=p.gripper_connection,
-            ),
-            control_mode=p.control_mode,
-            servo_rate=p.servo_rate,
-            online_rate=p.online_rate,
-            keepalive_period=p.keepalive_period,
-            max_step_periods=p.max_step_periods,
-            error_poll_period=p.error_poll_period,
-            reconnect_period=p.reconnect_period,
-            auto_enable=p.auto_enable,
-            home_position=tuple(float(v) for v in p.home_position),
-            home_speed_fraction=p.home_speed_fraction,
-            gripper_poll_period=p.gripper_poll_period,
-            brake_timeout=p.brake_timeout,
-            streamer=p.streamer,
-            realtime=RealtimeConfig(
-                priority=int(p.rt_priority),
-                lock_memory=bool(p.lock_memory),
-                cpus=parse_cpus(p.cpu_affinity),
-                spin=float(p.spin_time),
-            ),
-        )
+        gripper_map = GripperPulseMap.from_yaml(p.limits_file or None) if config.session.gripper else None
         self.max_stamp_ahead = float(p.max_stamp_ahead)
         # monotonic start -> the header.stamp it came from, while its submit runs (exact echo)
         self._stamps: dict[float, object] = {}
@@ -183,9 +116,9 @@ class XArmDriverNode(Node):
         self.create_service(SetBool, "free_drive", self._on_free_drive, callback_group=services)
         self.driver.start()
         self.get_logger().info(
-            f"xarm_driver: controller {p.robot_ip}, {p.control_mode} mode at "
-            f"{p.servo_rate if p.control_mode == 'servo' else p.online_rate:.0f} Hz"
-            f" ({p.streamer} streamer), joints {list(limits.names)}"
+            f"xarm_driver: controller {config.session.host}, {config.control_mode} mode at "
+            f"{config.servo_rate if config.control_mode == 'servo' else config.online_rate:.0f} Hz"
+            f" ({config.streamer} streamer), joints {list(limits.names)}"
         )
 
     # -- callbacks ---------------------------------------------------------------------------------
