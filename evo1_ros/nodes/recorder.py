@@ -32,9 +32,10 @@ from trajectory_msgs.msg import JointTrajectory
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
+from evo1_ros.parameters import ParameterError, nested, param, validate_fields
 from evo1_ros.paths import config_file
 from evo1_ros.ros.node_runner import run_node
-from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import SENSOR, STATUS
 from evo1_ros.ros.stamps import stamp_to_seconds
 from recording.dataset.errors import DatasetError, RecordingError
@@ -42,81 +43,36 @@ from recording.dataset.features import load_features_config
 from recording.dataset.writer import LeRobotWriter
 from recording.recorder.episode_session import EpisodeSession, Phase
 from recording.recorder.frame_assembly import FrameAssembler, StreamNames
-from recording.recorder.recorder_setup import SetupError, build_features, open_or_create, video_settings
+from recording.recorder.recorder_setup import (
+    RecorderConfig,
+    SetupError,
+    build_features,
+    open_or_create,
+    video_settings,
+)
 from recording.tasks_catalogue import load_tasks, resolve_task
 
-PARAMS = [
-    ParamSpec("dataset_dir", "", "dataset root directory; created if missing, appended to if it exists"),
-    ParamSpec(
-        "features_file",
-        "",
-        "features YAML (state/action names, camera sizes, video); '' = "
-        "config/dataset_features.yaml of the package",
-    ),
-    ParamSpec("tasks_file", "", "task catalogue YAML (id -> prompt); '' = config/tasks.yaml of the package"),
-    ParamSpec(
-        "default_task",
-        "pick_place_can",
-        "task used when start_episode gets an empty task (a catalogue id or free text)",
-    ),
-    ParamSpec("fps", 30, "frame rate of the frame clock and of the dataset", min=1, max=120),
-    ParamSpec("cameras", ["base", "wrist"], "camera names; each is read from camera_topic"),
-    ParamSpec(
-        "camera_topic", "/cameras/{name}/image_raw", "topic pattern of a camera ({name} = camera name)"
-    ),
-    ParamSpec("image_width", 0, "stored width of every camera (0 = size from the features file)", min=0),
-    ParamSpec("image_height", 0, "stored height of every camera (0 = size from the features file)", min=0),
-    ParamSpec(
-        "resize_images", True, "resize images of another size to the stored size (false: drop the frame)"
-    ),
-    ParamSpec("joint_states_topic", "/xarm/joint_states", "measured joint states (observation.state)"),
-    ParamSpec(
-        "action_source",
-        "trajectory",
-        "trajectory: commanded target sampled at frame time; "
-        "next_state: the next frame's measured state (free-drive demos)",
-        choices=["trajectory", "next_state"],
-    ),
-    ParamSpec(
-        "action_topic",
-        "/xarm/accepted_trajectory",
-        "JointTrajectory stream recorded as the action (action_source=trajectory): the driver's "
-        "accepted_trajectory, so rejected commands are never recorded",
-    ),
-    ParamSpec(
-        "camera_max_age", 0.2, "s; an older camera image makes the frame stale (0 = no limit)", min=0.0
-    ),
-    ParamSpec("state_max_age", 0.1, "s; older joint states make the frame stale (0 = no limit)", min=0.0),
-    ParamSpec(
-        "action_max_age",
-        0.0,
-        "s; the trajectory command is held this long after the last one "
-        "(0 = held until the next, like the arm does)",
-        min=0.0,
-    ),
-    ParamSpec(
-        "stamp_source",
-        "receive",
-        "age of a message from its arrival time (monotonic clock) or its header stamp (ROS clock)",
-        choices=["receive", "header"],
-    ),
-    ParamSpec(
-        "episode_time_limit", 60.0, "s; the episode is saved automatically when reached (0 = none)", min=0.0
-    ),
-    ParamSpec(
-        "reset_time", 5.0, "s after each save/discard during which starting is refused (scene reset)", min=0.0
-    ),
-    ParamSpec("status_rate", 5.0, "Hz of ~/status", min=0.1, max=100.0),
-    ParamSpec("video_codec", "", "libsvtav1 / libx264 / libx265; '' = the features file (or the dataset's)"),
-    ParamSpec("robot_type", "", "robot_type of a new dataset; '' = the features file's"),
-    ParamSpec("save_timeout", 120.0, "s the save service waits for the episode to be written", min=1.0),
-    ParamSpec(
-        "units",
-        "rep103",
-        "stored state/action units: rep103 (rad) or official_xarm6 (deg + raw gripper pulses, for the official trainer)",
-        choices=["rep103", "official_xarm6"],
-    ),
-]
+
+@dataclass(frozen=True)
+class RecorderNodeParams:
+    """The recorder node's parameters: what it records (`RecorderConfig`) and what only the node uses."""
+
+    dataset_dir: str = param("", "dataset root directory; created if missing, appended to if it exists")
+    recording: RecorderConfig = nested(RecorderConfig)
+    episode_time_limit: float = param(
+        60.0, "s; the episode is saved automatically when reached (0 = none)", min=0.0
+    )
+    reset_time: float = param(
+        5.0, "s after each save/discard during which starting is refused (scene reset)", min=0.0
+    )
+    status_rate: float = param(5.0, "Hz of ~/status", min=0.1, max=100.0)
+    save_timeout: float = param(120.0, "s the save service waits for the episode to be written", min=1.0)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+PARAMETERS = RecorderNodeParams
 
 
 @dataclass
@@ -132,7 +88,9 @@ class RecorderNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("recorder", **kwargs)
-        p = self.p = declare_parameters(self, PARAMS)
+        p: RecorderNodeParams = declare_config(self, PARAMETERS)
+        self.p = p
+        c = p.recording  # what is recorded (RecorderConfig)
         if not p.dataset_dir:
             raise SetupError(
                 "parameter 'dataset_dir' is empty: set it to the dataset folder "
@@ -140,19 +98,19 @@ class RecorderNode(Node):
             )
         try:
             base, cfg = load_features_config(
-                Path(p.features_file) if p.features_file else config_file("dataset_features.yaml")
+                Path(c.features_file) if c.features_file else config_file("dataset_features.yaml")
             )
         except (ValueError, FileNotFoundError) as e:
             raise SetupError(f"features_file: {e}") from None
-        self.features = build_features(base, list(p.cameras), p.image_width, p.image_height)
-        video, overridden = video_settings(cfg, p.video_codec)
-        self.catalogue = self._load_catalogue(p.tasks_file)
-        robot_type = p.robot_type or cfg.get("robot_type")
+        self.features = build_features(base, list(c.cameras), c.image_width, c.image_height)
+        video, overridden = video_settings(cfg, c.video_codec)
+        self.catalogue = self._load_catalogue(c.tasks_file)
+        robot_type = c.robot_type or cfg.get("robot_type")
         self.writer: LeRobotWriter
         self.writer, created = open_or_create(
             p.dataset_dir,
             self.features,
-            p.fps,
+            c.fps,
             robot_type=robot_type,
             video=video,
             video_overridden=overridden,
@@ -172,32 +130,32 @@ class RecorderNode(Node):
         inputs = ReentrantCallbackGroup()
         self._camera_streams: dict[str, str] = {}  # camera name -> stream name (resolved topic)
         for cam in self.features.cameras:
-            topic = p.camera_topic.replace("{name}", cam.name)
+            topic = c.camera_topic.replace("{name}", cam.name)
             sub = self.create_subscription(
                 Image, topic, lambda m, c=cam.name: self._on_image(c, m), SENSOR, callback_group=inputs
             )
             self._camera_streams[cam.name] = sub.topic_name
         sub = self.create_subscription(
-            JointState, p.joint_states_topic, self._on_joint_state, SENSOR, callback_group=inputs
+            JointState, c.joint_states_topic, self._on_joint_state, SENSOR, callback_group=inputs
         )
         self._state_stream = sub.topic_name
         self._action_stream: str | None = None
-        if p.action_source == "trajectory":
+        if c.action_source == "trajectory":
             qos = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
             sub = self.create_subscription(
-                JointTrajectory, p.action_topic, self._on_trajectory, qos, callback_group=inputs
+                JointTrajectory, c.action_topic, self._on_trajectory, qos, callback_group=inputs
             )
             self._action_stream = sub.topic_name
         self.frames = FrameAssembler(
             self.features,
             self.writer,
             StreamNames(self._camera_streams, self._state_stream, self._action_stream),
-            camera_max_age=p.camera_max_age,
-            state_max_age=p.state_max_age,
-            action_max_age=p.action_max_age,
-            resize_images=p.resize_images,
+            camera_max_age=c.camera_max_age,
+            state_max_age=c.state_max_age,
+            action_max_age=c.action_max_age,
+            resize_images=c.resize_images,
             warn=self._warn_throttled,
-            units=p.units,
+            units=c.units,
         )
         self.sampler = self.frames.sampler
         self.tracker = self.frames.tracker
@@ -205,7 +163,7 @@ class RecorderNode(Node):
         # ---- the frame clock and the services each get their own group, so a blocking save
         # request never delays a frame and frames never delay the services
         self._frame_timer = self.create_timer(
-            1.0 / p.fps, self._on_frame, callback_group=MutuallyExclusiveCallbackGroup()
+            1.0 / c.fps, self._on_frame, callback_group=MutuallyExclusiveCallbackGroup()
         )
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(StartEpisode, "~/start_episode", self._srv_start, callback_group=services)
@@ -219,8 +177,8 @@ class RecorderNode(Node):
         self.get_logger().info(
             f"{'created' if created else 'appending to'} dataset {self.dataset_dir} "
             f"({self.writer.num_episodes} episode(s) saved, {self.writer.fps} fps, cameras "
-            f"{[c.name for c in self.features.cameras]}, action from {p.action_source}"
-            f"{' ' + p.action_topic if p.action_source == 'trajectory' else ''}); "
+            f"{[cam.name for cam in self.features.cameras]}, action from {c.action_source}"
+            f"{' ' + c.action_topic if c.action_source == 'trajectory' else ''}); "
             f"streams: {list(self.sampler.streams)}"
         )
 
@@ -239,10 +197,10 @@ class RecorderNode(Node):
 
     def _stream_now(self) -> float:
         """Now on the clock stream ages are measured with: monotonic for arrival times, ROS for headers."""
-        return self._now() if self.p.stamp_source == "header" else time.monotonic()
+        return self._now() if self.p.recording.stamp_source == "header" else time.monotonic()
 
     def _stamp(self, header: Any) -> float:
-        if self.p.stamp_source == "header":
+        if self.p.recording.stamp_source == "header":
             t = stamp_to_seconds(header.stamp)
             if t > 0:
                 return t
@@ -293,10 +251,10 @@ class RecorderNode(Node):
                 return
             self._frames = self.frames.frames
             backlog = self.writer.encoder_backlog
-            if backlog > 2 * self.p.fps:
+            if backlog > 2 * self.p.recording.fps:
                 self._warn_throttled(
                     "backlog",
-                    f"video encoding is {backlog} frames ({backlog / self.p.fps:.1f} s) behind and buffering in "
+                    f"video encoding is {backlog} frames ({backlog / self.p.recording.fps:.1f} s) behind and buffering in "
                     "memory; use video_codec:=libx264, smaller images or fewer cameras",
                     period=10.0,
                 )
@@ -378,7 +336,7 @@ class RecorderNode(Node):
             job.done.set()
 
     def _srv_start(self, req: StartEpisode.Request, res: StartEpisode.Response) -> StartEpisode.Response:
-        task_in = req.task.strip() or self.p.default_task
+        task_in = req.task.strip() or self.p.recording.default_task
         res.episode_index = self.writer.num_episodes
         if not task_in:
             res.success, res.message = False, "no task given and default_task is empty"

@@ -1,4 +1,4 @@
-"""Recorder set-up without ROS: dataset features from config + parameters, open-or-create a dataset.
+"""Recorder set-up without ROS: its configuration, dataset features from config + parameters, open-or-create a dataset.
 
 A recorder restarted on an existing dataset must append episodes of exactly the same shape (joint
 names, cameras and their sizes, fps); any difference is refused here with a message saying what
@@ -8,11 +8,13 @@ differs and what to do, instead of producing a dataset LeRobot cannot load.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from evo1_ros.parameters import param, validate_fields
 from recording.dataset import layout
 from recording.dataset.features import CameraSpec, DatasetFeatures
 from recording.dataset.video_settings import VideoSettings
@@ -25,6 +27,73 @@ SUPPORTED_EXTRAS = {STAMP_EXTRA: "ROS time of the frame tick in nanoseconds (int
 
 class SetupError(ValueError):
     """The recorder cannot start with this configuration (message says what to change)."""
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """What the recorder records and how it turns messages into frames.
+
+    Each field is one of the recorder node's parameters (declared once here, see
+    evo1_ros/parameters.py); the node nests it beside the parameters only it uses. The same settings
+    decide `evo1 bag to-lerobot`'s mapping (it reads them from config/recorder.yaml).
+    """
+
+    features_file: str = param(
+        "",
+        "features YAML (state/action names, camera sizes, video); '' = config/dataset_features.yaml of the package",
+    )
+    tasks_file: str = param("", "task catalogue YAML (id -> prompt); '' = config/tasks.yaml of the package")
+    default_task: str = param(
+        "pick_place_can", "task used when start_episode gets an empty task (a catalogue id or free text)"
+    )
+    fps: int = param(30, "frame rate of the frame clock and of the dataset", min=1, max=120)
+    cameras: tuple[str, ...] = param(
+        ("base", "wrist"), "camera names; each is read from camera_topic", to_value=tuple, to_param=list
+    )
+    camera_topic: str = param("/cameras/{name}/image_raw", "topic pattern of a camera ({name} = camera name)")
+    image_width: int = param(0, "stored width of every camera (0 = size from the features file)", min=0)
+    image_height: int = param(0, "stored height of every camera (0 = size from the features file)", min=0)
+    resize_images: bool = param(
+        True, "resize images of another size to the stored size (false: drop the frame)"
+    )
+    joint_states_topic: str = param("/xarm/joint_states", "measured joint states (observation.state)")
+    action_source: str = param(
+        "trajectory",
+        "trajectory: commanded target sampled at frame time; "
+        "next_state: the next frame's measured state (free-drive demos)",
+        choices=["trajectory", "next_state"],
+    )
+    action_topic: str = param(
+        "/xarm/accepted_trajectory",
+        "JointTrajectory stream recorded as the action (action_source=trajectory): the driver's "
+        "accepted_trajectory, so rejected commands are never recorded",
+    )
+    camera_max_age: float = param(
+        0.2, "s; an older camera image makes the frame stale (0 = no limit)", min=0.0
+    )
+    state_max_age: float = param(0.1, "s; older joint states make the frame stale (0 = no limit)", min=0.0)
+    action_max_age: float = param(
+        0.0,
+        "s; the trajectory command is held this long after the last one "
+        "(0 = held until the next, like the arm does)",
+        min=0.0,
+    )
+    stamp_source: str = param(
+        "receive",
+        "age of a message from its arrival time (monotonic clock) or its header stamp (ROS clock)",
+        choices=["receive", "header"],
+    )
+    video_codec: str = param("", "libsvtav1 / libx264 / libx265; '' = the features file (or the dataset's)")
+    robot_type: str = param("", "robot_type of a new dataset; '' = the features file's")
+    units: str = param(
+        "rep103",
+        "stored state/action units: rep103 (rad) or official_xarm6 (deg + raw gripper pulses, "
+        "for the official trainer)",
+        choices=["rep103", "official_xarm6"],
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 def build_features(

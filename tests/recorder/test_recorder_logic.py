@@ -7,10 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evo1_ros.parameters import ParameterError, from_parameters
 from recording.dataset.features import CameraSpec, DatasetFeatures, ExtraSpec
 from recording.recorder.command_tracker import CommandError, CommandTracker
 from recording.recorder.episode_session import EpisodeSession, Phase
-from recording.recorder.recorder_setup import SetupError, build_features, describe_difference, joint_vector
+from recording.recorder.recorder_setup import (
+    RecorderConfig,
+    SetupError,
+    build_features,
+    describe_difference,
+    joint_vector,
+)
 from recording.recorder.stream_sampling import FrameSampler, LatestStream
 
 
@@ -113,6 +120,19 @@ def test_episode_rules():
     no_reset.start(0, "t", 0)
     no_reset.discarded(1)
     assert no_reset.phase == Phase.IDLE
+
+
+def test_recorder_config_is_held_to_the_parameter_ranges_when_built_directly():
+    """RecorderConfig declares the recorder's parameters; a config built without ROS is checked the same."""
+    cfg = from_parameters(RecorderConfig, {"cameras": ["cam0"], "fps": 15, "units": "official_xarm6"})
+    assert cfg.cameras == ("cam0",) and cfg.fps == 15 and cfg.units == "official_xarm6"
+    assert RecorderConfig().cameras == ("base", "wrist")
+    with pytest.raises(ParameterError, match="'fps'"):
+        RecorderConfig(fps=0)
+    with pytest.raises(ParameterError, match="'state_max_age'"):
+        RecorderConfig(state_max_age=-0.1)
+    with pytest.raises(ParameterError, match="'action_source'"):
+        from_parameters(RecorderConfig, {"action_source": "joystick"})
 
 
 def test_features_and_dataset_compatibility():

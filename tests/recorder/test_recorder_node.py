@@ -204,6 +204,11 @@ def test_bad_configuration_names_the_parameter(ros, tmp_path):
     features = write_features(tmp_path / "features.yaml")
     with pytest.raises(ValueError, match="dataset_dir"):
         RecorderNode(context=ros.context, parameter_overrides=as_overrides(recorder_params("", features)))
+    with pytest.raises(ValueError, match="'fps'"):  # a nested RecorderConfig parameter, out of range
+        RecorderNode(
+            context=ros.context,
+            parameter_overrides=as_overrides(recorder_params(tmp_path / "ds", features, fps=0)),
+        )
     # an existing dataset recorded with other cameras is refused, with what differs
     params = recorder_params(tmp_path / "ds", features)
     node = RecorderNode(context=ros.context, parameter_overrides=as_overrides(params))
