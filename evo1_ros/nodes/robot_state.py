@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,29 +40,35 @@ from std_msgs.msg import String
 from evo1_ros.control.kinematics import axis_angle_matrix
 from evo1_ros.control.urdf import UrdfJoint, UrdfModel, default_urdf_path, parse_urdf
 from evo1_ros.launcher.description import SUBSTITUTION, LaunchDescriptionSpec, NodeSpec, substitute
+from evo1_ros.parameters import param, validate_fields
 from evo1_ros.paths import PACKAGE, ament_prefixes
 from evo1_ros.ros.node_runner import run_node
-from evo1_ros.ros.params import ParamSpec, declare_parameters
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import LATCHED, qos_preset
 from tf2_msgs.msg import TFMessage
 
-PARAMS = [
-    ParamSpec("urdf_path", "", "URDF file to publish and compute TF from; empty = the package's xArm6 URDF"),
-    ParamSpec(
-        "publish_frequency",
-        20.0,
+
+@dataclass(frozen=True)
+class RobotStateParams:
+    """The node's parameters (robot_state_publisher's names and meanings, + the joint_states QoS)."""
+
+    urdf_path: str = param("", "URDF file to publish and compute TF from; empty = the package's xArm6 URDF")
+    publish_frequency: float = param(
+        50.0,
         "max /tf rate (Hz), by joint-state stamps (as robot_state_publisher)",
         min=0.1,
-    ),
-    ParamSpec("ignore_timestamp", False, "publish /tf for every joint state, stamped now"),
-    ParamSpec("frame_prefix", "", "prepended to every frame id (as robot_state_publisher)"),
-    ParamSpec(
-        "joint_states_qos",
-        "state",
-        "QoS preset of the joint_states subscription",
-        choices=["state", "sensor"],
-    ),
-]
+    )
+    ignore_timestamp: bool = param(False, "publish /tf for every joint state, stamped now")
+    frame_prefix: str = param("", "prepended to every frame id (as robot_state_publisher)")
+    joint_states_qos: str = param(
+        "state", "QoS preset of the joint_states subscription", choices=["state", "sensor"]
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+PARAMETERS = RobotStateParams
 
 # tf2_ros's broadcaster profiles, so RViz/Foxglove/tf2 listeners connect as they do to robot_state_publisher.
 TF_QOS = QoSProfile(
@@ -146,7 +153,7 @@ class RobotStateNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("robot_state", **kwargs)
-        p = declare_parameters(self, PARAMS)
+        p = declare_config(self, PARAMETERS)
         path = Path(p.urdf_path) if p.urdf_path else default_urdf_path()
         if not path.is_file():
             raise FileNotFoundError(f"urdf_path: no URDF file at {path} (leave it empty for the xArm6 URDF)")

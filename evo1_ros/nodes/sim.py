@@ -20,6 +20,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (through evo1_ros.sim)
@@ -30,63 +32,119 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from evo1_msgs.srv import SetTask
+from evo1_ros.parameters import ParameterError, nested, param, validate_fields
 from evo1_ros.ros.image import numpy_to_image
 from evo1_ros.ros.node_runner import run_node
-from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import SENSOR, STATUS
 from evo1_ros.sim.loopback_config import LoopbackConfig, load_config
 from evo1_ros.sim.sim_world import READY_JOINTS, SimSettings, SimWorld, parse_reset_request
-from evo1_ros.sim.tasks import TASK_NAMES, LayoutRegions, SuccessTolerances
-from evo1_ros.sim.workcell_scene import CameraConfig, SceneConfig
+from evo1_ros.sim.workcell_scene import CameraConfig, default_cameras
 
-PARAMS = [
-    ParamSpec("robot_ip", "127.0.0.2", "127.x.y.z the loopback xArm controller binds ('' = any free one)"),
-    ParamSpec(
-        "loopback_config", "", "controller YAML (config/xarm_loopback_controller.yaml layout); '' = defaults"
-    ),
-    ParamSpec("initial_joints", list(READY_JOINTS), "arm pose at start, joint1..joint6 (rad)"),
-    ParamSpec("task", "pick_place_can", "task laid out at start", choices=list(TASK_NAMES)),
-    ParamSpec("seed", 0, "layout seed at start", min=0),
-    ParamSpec("cameras", ["base", "wrist"], "cameras to publish (scene cameras: base, wrist)"),
-    ParamSpec("camera_topic", "/cameras/{name}/image_raw", "topic of each camera ({name} = camera)"),
-    ParamSpec("frame_id", "{name}_camera_optical_frame", "header.frame_id of each camera's images"),
-    ParamSpec("image_width", 224, "rendered width (px)", min=16, max=4096),
-    ParamSpec("image_height", 224, "rendered height (px)", min=16, max=4096),
-    ParamSpec("camera_rate", 15.0, "Hz at which all cameras are rendered and published", min=0.1, max=120.0),
-    ParamSpec("task_state_rate", 10.0, "Hz of ~/task_state (also how often success is checked)", min=0.1),
-    ParamSpec("max_lag", 0.05, "s of physics at most per controller tick (the rest is dropped)", min=0.004),
-]
+_BASE, _WRIST = default_cameras()
 
 
-def _setting_specs(prefix: str, obj: Any) -> list[ParamSpec]:
-    """`prefix.field` parameters for the scalar and number-list fields of a settings dataclass."""
-    specs = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-            value = [float(v) for v in value]
-        elif not isinstance(value, (bool, int, float, str)):
-            continue
-        specs.append(ParamSpec(f"{prefix}.{f.name}", value, f"{type(obj).__name__}.{f.name} (evo1_ros/sim)"))
-    return specs
+def _floats(values: Sequence[float]) -> list[float]:
+    return [float(v) for v in values]
 
 
-def _camera_specs(cam: CameraConfig) -> list[ParamSpec]:
-    return [
-        ParamSpec(f"camera.{cam.name}.{f}", [float(v) for v in getattr(cam, f)], f"camera {cam.name} {f} (m)")
-        for f in ("pos", "target", "up")
-    ] + [
-        ParamSpec(
-            f"camera.{cam.name}.fovy", float(cam.fovy), f"camera {cam.name} vertical field of view (deg)"
+def _joints(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class CameraPoses:
+    """`camera.<name>.*`: where the scene's cameras are (base in the world frame, wrist in the gripper's).
+
+    The defaults are the scene's own (`default_cameras`); `apply` puts the declared values into them.
+    """
+
+    base_pos: list[float] = param(
+        _BASE.pos, "camera base position (m, world frame)", name="camera.base.pos", to_value=_floats
+    )
+    base_target: list[float] = param(
+        _BASE.target,
+        "camera base look-at target (m, world frame)",
+        name="camera.base.target",
+        to_value=_floats,
+    )
+    base_up: list[float] = param(_BASE.up, "camera base up vector", name="camera.base.up", to_value=_floats)
+    base_fovy: float = param(_BASE.fovy, "camera base vertical field of view (deg)", name="camera.base.fovy")
+    wrist_pos: list[float] = param(
+        _WRIST.pos, "camera wrist position (m, gripper frame)", name="camera.wrist.pos", to_value=_floats
+    )
+    wrist_target: list[float] = param(
+        _WRIST.target,
+        "camera wrist look-at target (m, gripper frame)",
+        name="camera.wrist.target",
+        to_value=_floats,
+    )
+    wrist_up: list[float] = param(
+        _WRIST.up, "camera wrist up vector", name="camera.wrist.up", to_value=_floats
+    )
+    wrist_fovy: float = param(
+        _WRIST.fovy, "camera wrist vertical field of view (deg)", name="camera.wrist.fovy"
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+    def apply(self, cameras: Sequence[CameraConfig]) -> list[CameraConfig]:
+        """`cameras` with the declared pose of each."""
+        return [
+            dataclasses.replace(
+                cam,
+                pos=list(getattr(self, f"{cam.name}_pos")),
+                target=list(getattr(self, f"{cam.name}_target")),
+                up=list(getattr(self, f"{cam.name}_up")),
+                fovy=getattr(self, f"{cam.name}_fovy"),
+            )
+            for cam in cameras
+        ]
+
+
+@dataclass(frozen=True)
+class SimNodeParams:
+    """The node's parameters: its own (controller address and settings, cameras, rates) + `SimSettings`'s
+    (task, seed, max_lag, `scene.*`, `regions.*`, `tolerances.*`) + the camera poses."""
+
+    robot_ip: str = param("127.0.0.2", "127.x.y.z the loopback xArm controller binds ('' = any free one)")
+    loopback_config: str = param(
+        "", "controller YAML (config/xarm_loopback_controller.yaml layout); '' = defaults"
+    )
+    initial_joints: tuple[float, ...] = param(
+        READY_JOINTS, "arm pose at start, joint1..joint6 (rad)", to_value=_joints, to_param=list
+    )
+    cameras: list[str] = param(["base", "wrist"], "cameras to publish (scene cameras: base, wrist)")
+    camera_topic: str = param("/cameras/{name}/image_raw", "topic of each camera ({name} = camera)")
+    frame_id: str = param("{name}_camera_optical_frame", "header.frame_id of each camera's images")
+    image_width: int = param(224, "rendered width (px)", min=16, max=4096)
+    image_height: int = param(224, "rendered height (px)", min=16, max=4096)
+    camera_rate: float = param(15.0, "Hz at which all cameras are rendered and published", min=0.1, max=120.0)
+    task_state_rate: float = param(10.0, "Hz of ~/task_state (also how often success is checked)", min=0.1)
+    world: SimSettings = nested(SimSettings)
+    camera_poses: CameraPoses = nested(CameraPoses)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if len(self.initial_joints) != 6:
+            raise ParameterError("parameter 'initial_joints' needs 6 values (rad)")
+
+    def settings(self) -> SimSettings:
+        """The world's settings: `world` with the camera poses, a render buffer that fits the images,
+        the controller settings (file, then `initial_joints`) and address."""
+        scene = self.world.scene
+        scene = dataclasses.replace(
+            scene,
+            cameras=self.camera_poses.apply(scene.cameras),
+            max_render_size=max(scene.max_render_size, self.image_width, self.image_height),
         )
-    ]
+        loop = load_config(self.loopback_config) if self.loopback_config else LoopbackConfig()
+        loop.initial_joints = list(self.initial_joints)
+        return dataclasses.replace(self.world, scene=scene, loopback=loop, host=self.robot_ip or None)
 
 
-def _apply(node: Node, prefix: str, obj: Any) -> Any:
-    values = {}
-    for spec in _setting_specs(prefix, obj):
-        values[spec.name.split(".", 1)[1]] = node.get_parameter(spec.name).value
-    return dataclasses.replace(obj, **values)
+PARAMETERS = SimNodeParams
 
 
 class SimNode(Node):
@@ -94,16 +152,8 @@ class SimNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sim", **kwargs)
-        self.p = declare_parameters(self, PARAMS)
-        defaults = SceneConfig()
-        extra = _setting_specs("scene", defaults)
-        extra += _setting_specs("regions", LayoutRegions()) + _setting_specs(
-            "tolerances", SuccessTolerances()
-        )
-        for cam in defaults.cameras:
-            extra += _camera_specs(cam)
-        declare_parameters(self, extra)
-        settings = self._settings(defaults)
+        self.p = declare_config(self, PARAMETERS)
+        settings = self.p.settings()
         self.world = SimWorld(settings)
         self.world.start()
         self._cams = list(self.p.cameras)
@@ -130,32 +180,6 @@ class SimNode(Node):
             f"sim: xArm loopback controller on {self.world.host}; task {self.world.task.name} seed "
             f"{self.world.seed}; cameras {self._cams} at {self.p.image_width}x{self.p.image_height}, "
             f"{self.p.camera_rate} Hz"
-        )
-
-    def _settings(self, defaults: SceneConfig) -> SimSettings:
-        scene = _apply(self, "scene", defaults)
-        cams = []
-        for cam in defaults.cameras:
-            values = {
-                f: list(self.get_parameter(f"camera.{cam.name}.{f}").value) for f in ("pos", "target", "up")
-            }
-            values["fovy"] = self.get_parameter(f"camera.{cam.name}.fovy").value
-            cams.append(dataclasses.replace(cam, **values))
-        scene.cameras = cams
-        scene.max_render_size = max(scene.max_render_size, self.p.image_width, self.p.image_height)
-        loop = load_config(self.p.loopback_config) if self.p.loopback_config else LoopbackConfig()
-        if len(self.p.initial_joints) != 6:
-            raise ParameterError("parameter 'initial_joints' needs 6 values (rad)")
-        loop.initial_joints = [float(v) for v in self.p.initial_joints]
-        return SimSettings(
-            task=self.p.task,
-            seed=self.p.seed,
-            scene=scene,
-            regions=_apply(self, "regions", LayoutRegions()),
-            tolerances=_apply(self, "tolerances", SuccessTolerances()),
-            loopback=loop,
-            host=self.p.robot_ip or None,
-            max_lag=self.p.max_lag,
         )
 
     # --- cameras ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from evo1_ros.parameters import nested, param, validate_fields
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.loopback_controller import LoopbackController
 from evo1_ros.sim.mujoco_plant import MujocoPlant
@@ -39,18 +40,24 @@ READY_JOINTS: tuple[float, ...] = (0.0, -0.6406, -0.7074, 0.0, 1.3481, 0.0)
 
 @dataclass
 class SimSettings:
-    """Everything a `SimWorld` is built from (the sim node fills it from its parameters)."""
+    """Everything a `SimWorld` is built from; the fields declared with `param`/`nested` are the sim
+    node's parameters (the node sets `loopback` and `host` from its own)."""
 
-    task: str = "pick_place_can"
-    seed: int = 0
-    scene: SceneConfig = field(default_factory=SceneConfig)
-    regions: LayoutRegions = field(default_factory=LayoutRegions)
-    tolerances: SuccessTolerances = field(default_factory=SuccessTolerances)
+    task: str = param("pick_place_can", "task laid out at start", choices=TASK_NAMES)
+    seed: int = param(0, "layout seed at start (each ~/reset may give another)", min=0)
+    scene: SceneConfig = nested(SceneConfig)
+    regions: LayoutRegions = nested(LayoutRegions)
+    tolerances: SuccessTolerances = nested(SuccessTolerances)
     loopback: LoopbackConfig = field(
         default_factory=lambda: LoopbackConfig(initial_joints=list(READY_JOINTS))
     )
     host: str | None = None  # 127.x.y.z for the controller; None = pick a free one
-    max_lag: float = 0.05  # s of physics at most per controller tick (see MujocoPlant)
+    max_lag: float = param(
+        0.05, "s of physics at most per controller tick (the rest is dropped; see MujocoPlant)", min=0.004
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 @dataclass

@@ -13,9 +13,11 @@ which objects touch the fingers), never the controller, so they judge what physi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from evo1_ros.parameters import param, validate_fields
 
 # mujoco comes through the scene module, which selects headless EGL before importing it
 from evo1_ros.sim.workcell_scene import (
@@ -32,28 +34,69 @@ TASK_NAMES: tuple[str, ...] = ("pick_place_can", "can_stacking", "pour_foam", "h
 
 @dataclass
 class SuccessTolerances:
-    """Thresholds of the success tests (config/sim.yaml `tolerances:`)."""
+    """Thresholds of the success tests; each field is the sim node's parameter `tolerances.<field>`."""
 
-    upright_deg: float = 15.0  # object axis within this of vertical counts as standing
-    resting_speed: float = 0.05  # m/s; slower counts as at rest
-    stack_xy: float = 0.03  # m, top can centre within this of the bottom can's axis
-    stack_z: float = 0.015  # m, top can bottom within this of the bottom can's top
-    pour_tilt_deg: float = 70.0  # cup axis at least this far from vertical
-    pour_margin: float = 0.03  # m, the cup mouth may be this far outside the box footprint
-    pour_clearance: float = 0.02  # m, the cup centre above the box rim by at least this
-    place_z: float = 0.015  # m, object bottom within this of the support surface (palm)
+    upright_deg: float = param(
+        15.0, "object axis within this of vertical counts as standing (deg)", name="tolerances.upright_deg"
+    )
+    resting_speed: float = param(0.05, "slower counts as at rest (m/s)", name="tolerances.resting_speed")
+    stack_xy: float = param(
+        0.03, "top can centre within this of the bottom can's axis (m)", name="tolerances.stack_xy"
+    )
+    stack_z: float = param(
+        0.015, "top can bottom within this of the bottom can's top (m)", name="tolerances.stack_z"
+    )
+    pour_tilt_deg: float = param(
+        70.0, "cup axis at least this far from vertical (deg)", name="tolerances.pour_tilt_deg"
+    )
+    pour_margin: float = param(
+        0.03, "the cup mouth may be this far outside the box footprint (m)", name="tolerances.pour_margin"
+    )
+    pour_clearance: float = param(
+        0.02, "the cup centre above the box rim by at least this (m)", name="tolerances.pour_clearance"
+    )
+    place_z: float = param(
+        0.015, "object bottom within this of the support surface (palm) (m)", name="tolerances.place_z"
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 @dataclass
 class LayoutRegions:
-    """Where objects may start (m, world frame; the arm stands at the origin, x away from it)."""
+    """Where objects may start (m, world frame; the arm stands at the origin, x away from it); each
+    field is the sim node's parameter `regions.<field>`."""
 
-    pick_x: list[float] = field(default_factory=lambda: [0.30, 0.45])
-    pick_y: list[float] = field(default_factory=lambda: [0.06, 0.22])  # mirrored to -y on odd draws
-    place_x: list[float] = field(default_factory=lambda: [0.32, 0.46])
-    place_y: list[float] = field(default_factory=lambda: [0.10, 0.22])  # opposite side to the pick
-    hand_x: list[float] = field(default_factory=lambda: [0.42, 0.52])
-    min_separation: float = 0.15  # m between the object to pick and the target's centre
+    pick_x: list[float] = param(
+        [0.30, 0.45], "x range of the object to pick (m)", name="regions.pick_x", to_value=list
+    )
+    pick_y: list[float] = param(
+        [0.06, 0.22],
+        "y range of the object to pick (m; mirrored to -y on half of the seeds)",
+        name="regions.pick_y",
+        to_value=list,
+    )
+    place_x: list[float] = param(
+        [0.32, 0.46], "x range of the target (m)", name="regions.place_x", to_value=list
+    )
+    place_y: list[float] = param(
+        [0.10, 0.22],
+        "y range of the target (m; opposite side to the pick)",
+        name="regions.place_y",
+        to_value=list,
+    )
+    hand_x: list[float] = param(
+        [0.42, 0.52], "x range of the hand (m; hand_delivery's target)", name="regions.hand_x", to_value=list
+    )
+    min_separation: float = param(
+        0.15,
+        "distance between the object to pick and the target's centre, at least (m)",
+        name="regions.min_separation",
+    )
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 @dataclass

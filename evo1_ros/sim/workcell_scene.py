@@ -28,6 +28,7 @@ import mujoco  # (MUJOCO_GL must be set first)
 
 from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT
 from evo1_ros.control.urdf import default_urdf_path
+from evo1_ros.parameters import param, validate_fields
 
 #: collision bits: robot geoms touch objects and the world but not each other (the URDF's
 #: primitive links overlap at the joints), objects and world touch everything
@@ -66,34 +67,76 @@ def default_cameras() -> list[CameraConfig]:
 
 @dataclass
 class SceneConfig:
-    """Physics, actuation and layout of the workcell (config/sim.yaml `scene:` overrides these)."""
+    """Physics, actuation and layout of the workcell; each field but `cameras` is the sim node's
+    parameter `scene.<field>` (config/sim.yaml)."""
 
-    urdf_file: str = ""  # "" = the package's urdf/xarm6_with_gripper.urdf
-    timestep: float = 0.002  # s
-    arm_kp: list[float] = field(default_factory=lambda: [3000.0, 3000.0, 2000.0, 800.0, 800.0, 400.0])
-    arm_dampratio: float = 1.0
-    arm_armature: float = 0.1  # kg m², rotor inertia seen at the joint (keeps stiff servos stable)
-    arm_effort: list[float] = field(default_factory=lambda: [50.0, 50.0, 32.0, 32.0, 32.0, 20.0])  # N m
-    gripper_kp: float = 20.0  # N m / rad on drive_joint
-    gripper_effort: float = 2.0  # N m: squeeze limit, so a grasp stalls on the object instead of crushing it
-    finger_friction: float = 1.5
-    object_friction: float = 1.0
-    table_size: list[float] = field(default_factory=lambda: [0.9, 1.2])  # m, x and y
-    table_center: list[float] = field(default_factory=lambda: [0.35, 0.0])  # m
-    table_height: float = 0.75  # m above the floor
-    can_radius: float = 0.031  # m (a 62 mm can: the open gripper leaves ~8 mm each side)
-    can_height: float = 0.11
-    can_mass: float = 0.12  # kg
-    cup_radius: float = 0.03
-    cup_height: float = 0.09
-    cup_mass: float = 0.08
-    box_size: list[float] = field(default_factory=lambda: [0.16, 0.16, 0.04])  # m, outer x, y, wall height
-    hand_size: list[float] = field(default_factory=lambda: [0.09, 0.11])  # m, palm x, y
-    hand_height: float = 0.12  # m, palm surface above the table
-    max_render_size: int = 640  # offscreen buffer (must cover every camera's width and height)
-    shadows: bool = False
-    msaa_samples: int = 0
-    cameras: list[CameraConfig] = field(default_factory=default_cameras)
+    urdf_file: str = param(
+        "", "robot URDF the scene is built from; '' = urdf/xarm6_with_gripper.urdf", name="scene.urdf_file"
+    )
+    timestep: float = param(0.002, "physics time step (s)", name="scene.timestep")
+    arm_kp: list[float] = param(
+        [3000.0, 3000.0, 2000.0, 800.0, 800.0, 400.0],
+        "arm position-servo gains, joint1..joint6 (N m / rad)",
+        name="scene.arm_kp",
+        to_value=list,
+    )
+    arm_dampratio: float = param(1.0, "damping ratio of the arm position servos", name="scene.arm_dampratio")
+    arm_armature: float = param(
+        0.1,
+        "rotor inertia seen at each arm joint (kg m^2; keeps stiff servos stable)",
+        name="scene.arm_armature",
+    )
+    arm_effort: list[float] = param(
+        [50.0, 50.0, 32.0, 32.0, 32.0, 20.0],
+        "arm effort limits, joint1..joint6 (N m; the URDF's)",
+        name="scene.arm_effort",
+        to_value=list,
+    )
+    gripper_kp: float = param(
+        20.0, "gripper position-servo gain on drive_joint (N m / rad)", name="scene.gripper_kp"
+    )
+    gripper_effort: float = param(
+        2.0,
+        "gripper squeeze limit on drive_joint (N m): a grasp stalls on the object instead of crushing it",
+        name="scene.gripper_effort",
+    )
+    finger_friction: float = param(
+        1.5, "friction coefficient of the finger pads", name="scene.finger_friction"
+    )
+    object_friction: float = param(
+        1.0, "friction coefficient of the task objects", name="scene.object_friction"
+    )
+    table_size: list[float] = param(
+        [0.9, 1.2], "table top size x, y (m)", name="scene.table_size", to_value=list
+    )
+    table_center: list[float] = param(
+        [0.35, 0.0], "table top centre x, y (m, world frame)", name="scene.table_center", to_value=list
+    )
+    table_height: float = param(0.75, "table top above the floor (m)", name="scene.table_height")
+    can_radius: float = param(
+        0.031, "can radius (m; a 62 mm can: the open gripper leaves ~8 mm each side)", name="scene.can_radius"
+    )
+    can_height: float = param(0.11, "can height (m)", name="scene.can_height")
+    can_mass: float = param(0.12, "can mass (kg)", name="scene.can_mass")
+    cup_radius: float = param(0.03, "cup radius (m)", name="scene.cup_radius")
+    cup_height: float = param(0.09, "cup height (m)", name="scene.cup_height")
+    cup_mass: float = param(0.08, "cup mass (kg)", name="scene.cup_mass")
+    box_size: list[float] = param(
+        [0.16, 0.16, 0.04], "white box outer x, y and wall height (m)", name="scene.box_size", to_value=list
+    )
+    hand_size: list[float] = param([0.09, 0.11], "palm size x, y (m)", name="scene.hand_size", to_value=list)
+    hand_height: float = param(0.12, "palm surface above the table (m)", name="scene.hand_height")
+    max_render_size: int = param(
+        640,
+        "offscreen buffer (px; the node raises it to cover image_width and image_height)",
+        name="scene.max_render_size",
+    )
+    shadows: bool = param(False, "render shadows (~5x the render time on llvmpipe)", name="scene.shadows")
+    msaa_samples: int = param(0, "multisample anti-aliasing samples (0 = off)", name="scene.msaa_samples")
+    cameras: list[CameraConfig] = field(default_factory=default_cameras)  # poses: the node's camera.*
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 def look_at_quat(pos: Sequence[float], target: Sequence[float], up: Sequence[float]) -> np.ndarray:
