@@ -24,12 +24,13 @@ from typing import Any
 
 import yaml
 
+from evo1_ros.parameters import from_parameters, param_specs
 from evo1_ros.paths import config_file
 from evo1_ros.ros.stamps import stamp_to_nanoseconds, stamp_to_seconds
 from recording.bag.bagio import BagError, bag_files, deserialize, open_bag
 from recording.dataset.features import load_features_config
 from recording.recorder.frame_assembly import FrameAssembler, StreamNames
-from recording.recorder.recorder_setup import build_features, open_or_create, video_settings
+from recording.recorder.recorder_setup import RecorderConfig, build_features, open_or_create, video_settings
 from recording.tasks_catalogue import load_tasks, resolve_task
 
 RECORDING_STATE = 1  # evo1_msgs/RecorderStatus.RECORDING
@@ -59,6 +60,15 @@ def recorder_parameters(path: Path | None = None, overrides: dict[str, Any] | No
             raise BagError(f"unknown recorder parameter {key!r} (known: {sorted(params)})")
         params[key] = value
     return params
+
+
+def check_recorder_parameters(params: dict[str, Any]) -> None:
+    """Judge the values by the recorder node's own declarations (ranges, choices), as at its start."""
+    declared = {spec.name for spec in param_specs(RecorderConfig)}
+    try:
+        from_parameters(RecorderConfig, {k: v for k, v in params.items() if k in declared})
+    except (ValueError, TypeError) as exc:
+        raise BagError(f"recorder parameters: {exc}") from exc
 
 
 @dataclass
@@ -99,8 +109,7 @@ class _Converter:
         p = options.params
         self.o = options
         self.p = p
-        if p.get("stamp_source", "receive") not in ("receive", "header"):
-            raise BagError(f"stamp_source {p['stamp_source']!r}: use receive or header")
+        check_recorder_parameters(p)
         base, cfg = load_features_config(
             Path(p["features_file"]) if p.get("features_file") else config_file("dataset_features.yaml")
         )

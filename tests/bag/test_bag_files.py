@@ -103,6 +103,22 @@ def test_to_lerobot_valid_and_rows_from_the_stream(tmp_path, storage):
     assert reader.tasks == {0: "pick up the can and place it on the plate"}
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"stamp_source": "arrival"}, "'stamp_source'='arrival' must be one of"),
+        ({"fps": 0}, "'fps'=0 is below its minimum 1"),
+        ({"camera_max_age": -0.1}, "'camera_max_age'=-0.1 is below its minimum 0.0"),
+    ],
+)
+def test_to_lerobot_judges_the_parameters_by_the_recorder_node_declarations(tmp_path, override, message):
+    bag = write_teleop_bag(tmp_path / "b", seconds=0.5)
+    features = write_features(tmp_path / "f.yaml")
+    with pytest.raises(BagError, match=message):
+        convert([bag], tmp_path / "ds", ConvertOptions(converter_params(features, **override), task="t"))
+    assert not (tmp_path / "ds").exists()  # refused before anything was written
+
+
 def test_split_bags_are_episodes(tmp_path):
     """A bag split by duration is a folder of complete bags; to-lerobot makes one episode per file."""
     from recording.bag.bagio import BagWriter, SplitPolicy, qos_from_connection
