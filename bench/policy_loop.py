@@ -204,6 +204,7 @@ def run_mode(
             max_step_change=args.max_step_change,
             max_start_distance=args.max_start_distance,
             clamp_margin=args.clamp_margin,
+            velocity_fraction=1.0,  # the full velocity cap, as before SafetyConfig took the node's 0.5
         ),
     )
     names = list(driver.joint_names)

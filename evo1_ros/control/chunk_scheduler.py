@@ -34,6 +34,8 @@ from enum import Enum
 
 import numpy as np
 
+from evo1_ros.parameters import param, validate_fields
+
 # ChunkArrival.reason values.
 FIRST = "first"  # accepted; there was no plan (start, or after reset without a hold position)
 REPLACED = "replaced"  # accepted; replaced the running plan from the current step on (overlap blended)
@@ -68,12 +70,31 @@ def parse_blend(text: str | BlendMode) -> BlendMode:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """Timing and blending parameters (``blend`` also accepts its string value)."""
+    """Timing and blending parameters (``blend`` also accepts its string value).
 
-    control_rate: float  # Hz; step k of a chunk observed at t_obs is due at t_obs + k / control_rate
-    chunk_threshold: float = 0.5  # request a new chunk when remaining steps < this * n_action_steps
+    ``chunk_threshold`` and ``blend`` are the policy node's parameters. ``control_rate`` and
+    ``n_action_steps`` are the resolved values: the node's parameters of those names mean "0 = the
+    checkpoint's" (training fps, horizon), so the node sets them here once the model is loaded.
+    """
+
+    # Hz; step k of a chunk observed at t_obs is due at t_obs + k / control_rate (default: the dataset fps
+    # of config/dataset_features.yaml; the node always sets it)
+    control_rate: float = 30.0
+    chunk_threshold: float = param(
+        0.5,
+        "request the next chunk when remaining steps fall below this * n_action_steps "
+        "(0 = only when the plan ran out, 1 = all the time)",
+        min=0.0,
+        max=1.0,
+    )
     n_action_steps: int = 50  # at most this many steps of one chunk are used
-    blend: BlendMode = BlendMode.WEIGHTED
+    blend: BlendMode = param(
+        BlendMode.WEIGHTED,
+        "overlap blending: none | weighted (0.3 old + 0.7 new, LeRobot) | crossfade",
+        choices=[m.value for m in BlendMode],
+        to_value=parse_blend,
+        to_param=lambda mode: parse_blend(mode).value,
+    )
     old_weight: float = 0.3  # weighted: weight of the running plan on overlapping steps (LeRobot: 0.3)
     crossfade_steps: int | None = None  # crossfade: fade over at most this many steps (None = whole overlap)
     resume_steps: int = (
@@ -83,15 +104,11 @@ class SchedulerConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blend", parse_blend(self.blend))
+        validate_fields(self)
         rate = float(self.control_rate)
         if not np.isfinite(rate) or rate <= 0:
             raise ValueError(f"control_rate must be a positive number of Hz, got {self.control_rate!r}")
         object.__setattr__(self, "control_rate", rate)
-        if not 0.0 <= self.chunk_threshold <= 1.0:
-            raise ValueError(
-                f"chunk_threshold is a fraction of n_action_steps in [0, 1] (0 = ask only when the plan "
-                f"ran out, 1 = ask all the time), got {self.chunk_threshold!r}"
-            )
         if isinstance(self.n_action_steps, bool) or int(self.n_action_steps) != self.n_action_steps:
             raise ValueError(f"n_action_steps must be an integer, got {self.n_action_steps!r}")
         if self.n_action_steps < 1:

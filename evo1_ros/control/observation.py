@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evo1_ros.control.limits import GripperPulseMap
+from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT, GripperPulseMap
 from evo1_ros.control.units import UnitConvention, parse_convention, to_convention
+from evo1_ros.parameters import param
 
 
 class ObservationError(ValueError):
@@ -28,28 +29,64 @@ class ObservationError(ValueError):
         self.reason = reason
 
 
+def _names(values) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
 @dataclass(frozen=True)
 class ObservationConfig:
-    """What a usable observation looks like.
+    """What a usable observation looks like; its fields are the policy node's observation parameters.
 
     ``view_map[k]`` is the camera feeding model view ``k`` ("" = no camera: the view is masked, as the
-    official config does for absent views). ``image_size`` (height, width) = (0, 0) accepts any size.
+    official config does for absent views). ``image_height``/``image_width`` = 0 accept any size.
     Ages are seconds between a message's stamp and the time the observation is assembled.
+
+    The declared ranges of the ages (at most 60 s) hold for the node's parameters only: offline users
+    (evaluation/bag_eval.py, bench/) build this config with 1e9 s to switch the age check off, so
+    ``__post_init__`` checks only what the assembler cannot run without.
     """
 
-    cameras: tuple[str, ...]
-    view_map: tuple[str, ...]
-    joint_names: tuple[str, ...]
-    max_obs_age: float = 0.5
-    max_state_age: float = 0.2
-    encodings: tuple[str, ...] = ("rgb8", "bgr8")
-    image_size: tuple[int, int] = (0, 0)
-    units: UnitConvention = UnitConvention.REP103
+    cameras: tuple[str, ...] = param(
+        ("base", "wrist"),
+        "camera names; topics /cameras/<name>/image_raw (remap)",
+        to_value=_names,
+        to_param=list,
+    )
+    view_map: tuple[str, ...] = param(
+        ("base", "wrist", ""),
+        "camera per model view; '' = masked view",
+        to_value=_names,
+        to_param=list,
+    )
+    joint_names: tuple[str, ...] = param(
+        (*ARM_JOINTS, GRIPPER_JOINT),
+        "state/action joints, in the model's order",
+        to_value=_names,
+        to_param=list,
+    )
+    max_obs_age: float = param(
+        0.5, "an image older than this is not used (s); the arm holds", min=0.001, max=60.0
+    )
+    max_state_age: float = param(
+        0.2, "a joint state older than this is not used (s); the arm holds", min=0.001, max=60.0
+    )
+    encodings: tuple[str, ...] = param(
+        ("rgb8", "bgr8"), "accepted image encodings", name="image_encodings", to_value=_names, to_param=list
+    )
+    image_height: int = param(0, "required image height; 0 = any (the model resizes)", min=0)
+    image_width: int = param(0, "required image width; 0 = any", min=0)
+    units: UnitConvention = param(
+        UnitConvention.REP103,
+        "state/action units of the checkpoint: rep103 (rad) | official_xarm6 (deg + raw gripper pulses)",
+        choices=[u.value for u in UnitConvention],
+        to_value=parse_convention,
+        to_param=lambda units: parse_convention(units).value,
+    )
     gripper: GripperPulseMap = field(default_factory=GripperPulseMap)
 
     def __post_init__(self) -> None:
-        cameras = tuple(str(c) for c in self.cameras)
-        views = tuple(str(v) for v in self.view_map)
+        cameras = _names(self.cameras)
+        views = _names(self.view_map)
         if not cameras:
             raise ValueError("cameras: at least one camera is needed")
         if len(set(cameras)) != len(cameras) or any(not c for c in cameras):
@@ -63,13 +100,22 @@ class ObservationConfig:
             raise ValueError(f"joint_names must be distinct and non-empty, got {list(self.joint_names)}")
         if self.max_obs_age <= 0 or self.max_state_age <= 0:
             raise ValueError("max_obs_age and max_state_age must be > 0")
-        if len(self.image_size) != 2 or any(int(s) < 0 for s in self.image_size):
-            raise ValueError(f"image_size must be (height, width) >= 0, got {self.image_size}")
+        if int(self.image_height) < 0 or int(self.image_width) < 0:
+            raise ValueError(
+                f"image_height/image_width must be >= 0, got {self.image_height}x{self.image_width}"
+            )
         object.__setattr__(self, "cameras", cameras)
         object.__setattr__(self, "view_map", views)
-        object.__setattr__(self, "joint_names", tuple(str(n) for n in self.joint_names))
-        object.__setattr__(self, "image_size", (int(self.image_size[0]), int(self.image_size[1])))
+        object.__setattr__(self, "joint_names", _names(self.joint_names))
+        object.__setattr__(self, "encodings", _names(self.encodings))
+        object.__setattr__(self, "image_height", int(self.image_height))
+        object.__setattr__(self, "image_width", int(self.image_width))
         object.__setattr__(self, "units", parse_convention(self.units))
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) a frame must have; 0 = any."""
+        return self.image_height, self.image_width
 
 
 @dataclass(frozen=True)

@@ -30,33 +30,51 @@ from dataclasses import dataclass
 import numpy as np
 
 from evo1_ros.control.limits import GRIPPER_JOINT, JointLimits
+from evo1_ros.parameters import param, validate_fields
 
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    """Caps of the policy's safety filter (rad, rad per control step)."""
+    """Caps of the policy's safety filter (rad, rad per control step); the policy node's parameters.
 
-    max_step_change: float  # rad per control step per joint (LeRobot max_relative_target)
-    max_start_distance: float  # rad, max |first commanded point - measured state| per arm joint
-    clamp_margin: float  # violations up to this (rad) are clamped and counted; beyond -> fault
+    The defaults are the node's, so a filter built directly (tests, benchmarks) runs like the node.
+    """
+
+    max_step_change: float = param(
+        0.1,
+        "largest change between consecutive steps (rad; LeRobot max_relative_target); > 0",
+        min=0.0,
+    )
+    max_start_distance: float = param(
+        0.3, "largest distance first point <-> measured state per arm joint (rad); > 0", min=0.0
+    )
+    clamp_margin: float = param(
+        0.05, "violations up to this (rad) are clamped and counted; beyond: fault and hold", min=0.0
+    )
     gripper_joint: str = GRIPPER_JOINT  # joint handled as the gripper (if it is among the joints)
-    gripper_max_step_change: float | None = None  # rad per step for the gripper; None = velocity cap only
-    velocity_fraction: float = 1.0  # share of JointLimits.max_velocity the plan may use (slow first runs)
+    gripper_max_step_change: float | None = param(
+        None,
+        "gripper change per step (rad); 0 = velocity cap only",
+        min=0.0,
+        to_value=lambda value: value or None,
+        to_param=lambda value: value or 0.0,
+    )
+    velocity_fraction: float = param(
+        0.5,
+        "share of the limits file's max_velocity a plan may use (slow first runs)",
+        min=0.01,
+        max=1.0,
+    )
 
     def __post_init__(self) -> None:
+        validate_fields(self)
         for name in ("max_step_change", "max_start_distance"):
             value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
+            if value <= 0:
                 raise ValueError(f"{name} must be a positive number of rad, got {value!r}")
-        if not np.isfinite(self.clamp_margin) or self.clamp_margin < 0:
-            raise ValueError(
-                f"clamp_margin must be >= 0 rad (0 = every violation faults), got {self.clamp_margin!r}"
-            )
         g = self.gripper_max_step_change
-        if g is not None and (not np.isfinite(g) or g <= 0):
+        if g is not None and g <= 0:
             raise ValueError(f"gripper_max_step_change must be None or > 0 rad, got {g!r}")
-        if not np.isfinite(self.velocity_fraction) or not 0 < self.velocity_fraction <= 1:
-            raise ValueError(f"velocity_fraction must be within (0, 1], got {self.velocity_fraction!r}")
 
 
 @dataclass(frozen=True)

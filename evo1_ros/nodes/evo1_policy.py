@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from evo1_msgs.msg import ActionChunk, PolicyStatus
 from evo1_msgs.srv import SetTask
-from evo1_ros.control.chunk_scheduler import ELAPSED, BlendMode, ChunkScheduler, SchedulerConfig
-from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT, GripperPulseMap, JointLimits
+from evo1_ros.control.chunk_scheduler import ELAPSED, ChunkScheduler, SchedulerConfig
+from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.observation import (
     Frame,
     Observation,
@@ -42,9 +43,10 @@ from evo1_ros.control.observation import (
     ObservationError,
 )
 from evo1_ros.control.safety_filter import SafetyConfig, SafetyFilter
-from evo1_ros.control.units import from_convention, parse_convention
+from evo1_ros.control.units import from_convention
 from evo1_ros.model.errors import CheckpointError
 from evo1_ros.model.inference_worker import (
+    FORMATS,
     InferenceRequest,
     InferenceResult,
     InferenceWorker,
@@ -52,10 +54,11 @@ from evo1_ros.model.inference_worker import (
     load_policy,
     model_info,
 )
+from evo1_ros.parameters import nested, param, validate_fields
 from evo1_ros.paths import config_file
 from evo1_ros.ros.image import ImageConversionError, to_rgb8
 from evo1_ros.ros.node_runner import run_node
-from evo1_ros.ros.params import ParamSpec, declare_parameters
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATUS
 from evo1_ros.ros.stamps import seconds_to_stamp, split_nanoseconds, stamp_to_seconds
 from evo1_ros.ros.sync import make_approximate_synchronizer
@@ -69,61 +72,59 @@ STATE_NAMES = {
     PolicyStatus.FAULT: "FAULT",
 }
 
-PARAMS = [
-    ParamSpec("checkpoint", "", "checkpoint folder: project (model.safetensors) or official Evo-1"),
-    ParamSpec("checkpoint_format", "auto", "checkpoint layout", choices=["auto", "project", "official"]),
-    ParamSpec("tokenizer_dir", "", "tokenizer folder if not inside the checkpoint"),
-    ParamSpec("device", "auto", "auto | cpu | cuda | cuda:N"),
-    ParamSpec(
-        "dtype",
+
+@dataclass(frozen=True)
+class Evo1PolicyParams:
+    """The node's parameters: its own (model loading, topics, rates, files) + the library configs'.
+
+    `ObservationConfig` (cameras, views, joints, ages, units), `SchedulerConfig` (chunk_threshold,
+    blend) and `SafetyConfig` (caps) declare theirs on their fields. ``control_rate`` and
+    ``n_action_steps`` are the node's: 0 means "the checkpoint's", resolved once the model is loaded.
+    """
+
+    checkpoint: str = param(
+        "",
+        "checkpoint folder: project (model.safetensors) or official Evo-1 "
+        "(mp_rank_00_model_states.pt + config.json + norm_stats.json)",
+    )
+    checkpoint_format: str = param("auto", "checkpoint layout", choices=list(FORMATS))
+    tokenizer_dir: str = param("", "tokenizer folder if not inside the checkpoint")
+    device: str = param("auto", "auto (cuda if present) | cpu | cuda | cuda:N")
+    dtype: str = param(
         "auto",
         "auto = bfloat16 on GPU, float32 on CPU",
         choices=["auto", "float32", "bfloat16", "float16"],
-    ),
-    ParamSpec("seed", 0, "noise seed for repeatable chunks; -1 = fresh noise", min=-1),
-    ParamSpec("num_steps", 0, "flow-matching Euler steps; 0 = the checkpoint's", min=0, max=1000),
-    ParamSpec("warmup", True, "run one inference before reporting ready"),
-    ParamSpec("task", "", "instruction or config/tasks.yaml id; also ~/task (String) and ~/set_task"),
-    ParamSpec("tasks_file", "", "task catalogue (id -> prompt); '' = config/tasks.yaml"),
-    ParamSpec(
-        "units", "rep103", "state/action units of the checkpoint", choices=["rep103", "official_xarm6"]
-    ),
-    ParamSpec("cameras", ["base", "wrist"], "camera names; topics /cameras/<name>/image_raw (remap)"),
-    ParamSpec("view_map", ["base", "wrist", ""], "camera per model view; '' = masked view"),
-    ParamSpec("image_encodings", ["rgb8", "bgr8"], "accepted image encodings"),
-    ParamSpec("image_height", 0, "required image height; 0 = any", min=0),
-    ParamSpec("image_width", 0, "required image width; 0 = any", min=0),
-    ParamSpec("joint_names", [*ARM_JOINTS, GRIPPER_JOINT], "state/action joints, in the model's order"),
-    ParamSpec("joint_states_topic", "/xarm/joint_states", "measured joints (sensor_msgs/JointState)"),
-    ParamSpec("trajectory_topic", "/xarm/joint_trajectory", "commands (trajectory_msgs/JointTrajectory)"),
-    ParamSpec("driver_status_topic", "/xarm/driver_status", "the driver's DiagnosticStatus; '' = none"),
-    ParamSpec("slop", 0.05, "approximate-time sync slop (s)", min=0.0, max=5.0),
-    ParamSpec("sync_queue_size", 10, "sync queue per stream", min=1, max=1000),
-    ParamSpec("max_obs_age", 0.5, "an image older than this is not used (s)", min=0.001, max=60.0),
-    ParamSpec("max_state_age", 0.2, "a joint state older than this is not used (s)", min=0.001, max=60.0),
-    ParamSpec(
-        "control_rate", 0.0, "action steps per second; 0 = the checkpoint's training fps", min=0.0, max=1000.0
-    ),
-    ParamSpec(
-        "chunk_threshold", 0.5, "request a chunk when remaining/horizon falls to this", min=0.0, max=1.0
-    ),
-    ParamSpec("n_action_steps", 0, "steps of a chunk used at most; 0 = its horizon", min=0),
-    ParamSpec("blend", "weighted", "overlap blending", choices=["none", "weighted", "crossfade"]),
-    ParamSpec("limits_file", "", "joint limits YAML; '' = config/xarm6_limits.yaml"),
-    ParamSpec("max_step_change", 0.1, "largest change between consecutive steps (rad)", min=0.0),
-    ParamSpec("max_start_distance", 0.3, "largest distance first point <-> measured state (rad)", min=0.0),
-    ParamSpec(
-        "clamp_margin", 0.05, "violations up to this (rad) are clamped; beyond: fault and hold", min=0.0
-    ),
-    ParamSpec(
-        "velocity_fraction", 0.5, "share of the limits file's max_velocity a plan may use", min=0.01, max=1.0
-    ),
-    ParamSpec(
-        "gripper_max_step_change", 0.0, "gripper change per step (rad); 0 = velocity cap only", min=0.0
-    ),
-    ParamSpec("autostart", False, "command the arm without waiting for ~/start"),
-    ParamSpec("status_rate", 5.0, "~/status and /diagnostics rate (Hz)", min=0.1, max=100.0),
-]
+    )
+    seed: int = param(0, "noise seed for repeatable chunks; -1 = fresh noise", min=-1)
+    num_steps: int = param(0, "flow-matching Euler steps; 0 = the checkpoint's", min=0, max=1000)
+    warmup: bool = param(True, "run one inference before reporting ready")
+    task: str = param("", "instruction or config/tasks.yaml id; also ~/task (String) and ~/set_task")
+    tasks_file: str = param("", "task catalogue (id -> prompt); '' = config/tasks.yaml")
+    observation: ObservationConfig = nested(ObservationConfig)
+    joint_states_topic: str = param("/xarm/joint_states", "measured joints (sensor_msgs/JointState)")
+    trajectory_topic: str = param("/xarm/joint_trajectory", "commands (trajectory_msgs/JointTrajectory)")
+    driver_status_topic: str = param(
+        "/xarm/driver_status", "the driver's DiagnosticStatus; '' = none (e.g. a JointTrajectoryController)"
+    )
+    slop: float = param(
+        0.05, "approximate-time sync slop between cameras and joint states (s)", min=0.0, max=5.0
+    )
+    sync_queue_size: int = param(10, "sync queue per stream", min=1, max=1000)
+    control_rate: float = param(
+        0.0, "action steps per second; 0 = the checkpoint's training fps", min=0.0, max=1000.0
+    )
+    n_action_steps: int = param(0, "steps of a chunk used at most; 0 = its horizon", min=0)
+    scheduler: SchedulerConfig = nested(SchedulerConfig)
+    limits_file: str = param("", "joint limits YAML; '' = config/xarm6_limits.yaml")
+    safety: SafetyConfig = nested(SafetyConfig)
+    autostart: bool = param(False, "command the arm without waiting for ~/start")
+    status_rate: float = param(5.0, "~/status and /diagnostics rate (Hz)", min=0.1, max=100.0)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+PARAMETERS = Evo1PolicyParams
 
 
 def camera_topic(name: str) -> str:
@@ -212,25 +213,13 @@ class RateMeter:
 class Evo1PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("evo1_policy", **kwargs)
-        p = declare_parameters(self, PARAMS)
-        self.p = p
-        self.joint_names = tuple(str(n) for n in p.joint_names)
-        self.units = parse_convention(p.units)
+        p = self.p = declare_config(self, Evo1PolicyParams)
+        self.joint_names = p.observation.joint_names
+        self.units = p.observation.units
         self.gripper = GripperPulseMap.from_yaml(p.limits_file or None)
         limits = JointLimits.from_yaml(p.limits_file or None).subset(self.joint_names)
-        self.assembler = ObservationAssembler(
-            ObservationConfig(
-                cameras=tuple(p.cameras),
-                view_map=tuple(p.view_map),
-                joint_names=self.joint_names,
-                max_obs_age=p.max_obs_age,
-                max_state_age=p.max_state_age,
-                encodings=tuple(p.image_encodings),
-                image_size=(p.image_height, p.image_width),
-                units=self.units,
-                gripper=self.gripper,
-            )
-        )
+        self.assembler = ObservationAssembler(replace(p.observation, gripper=self.gripper))
+        view_map = p.observation.view_map
 
         # Model first: a bad checkpoint ends start-up before anything is subscribed.
         policy = load_policy(
@@ -247,8 +236,8 @@ class Evo1PolicyNode(Node):
                 f"the checkpoint's state/action have {info['state_dim']}/{info['action_dim']} dims but "
                 f"joint_names has {n} ({list(self.joint_names)}); set joint_names to the model's joints"
             )
-        if len(p.view_map) > info["num_views"]:
-            raise ValueError(f"view_map has {len(p.view_map)} views; the model takes {info['num_views']}")
+        if len(view_map) > info["num_views"]:
+            raise ValueError(f"view_map has {len(view_map)} views; the model takes {info['num_views']}")
         rate = p.control_rate or checkpoint_fps(p.checkpoint)
         if not rate:
             raise ValueError(
@@ -263,24 +252,9 @@ class Evo1PolicyNode(Node):
         self.n_action_steps = n_steps
         self.horizon_s = n_steps / self.control_rate
         self.scheduler = ChunkScheduler(
-            SchedulerConfig(
-                control_rate=self.control_rate,
-                chunk_threshold=p.chunk_threshold,
-                n_action_steps=n_steps,
-                blend=BlendMode[p.blend.upper()],
-            )
+            replace(p.scheduler, control_rate=self.control_rate, n_action_steps=n_steps)
         )
-        self.safety = SafetyFilter(
-            limits,
-            self.joint_names,
-            SafetyConfig(
-                max_step_change=p.max_step_change,
-                max_start_distance=p.max_start_distance,
-                clamp_margin=p.clamp_margin,
-                gripper_max_step_change=p.gripper_max_step_change or None,
-                velocity_fraction=p.velocity_fraction,
-            ),
-        )
+        self.safety = SafetyFilter(limits, self.joint_names, p.safety)
 
         self._lock = threading.RLock()
         self.tasks = load_tasks(Path(p.tasks_file) if p.tasks_file else config_file("tasks.yaml"))
@@ -329,7 +303,7 @@ class Evo1PolicyNode(Node):
         self.chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", STATUS)
         self.status_pub = self.create_publisher(PolicyStatus, "~/status", STATUS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", STATUS)
-        self.cameras = tuple(p.cameras)
+        self.cameras = p.observation.cameras
         topics = [(Image, camera_topic(c)) for c in self.cameras] + [(JointState, p.joint_states_topic)]
         self.sync = make_approximate_synchronizer(
             self, topics, p.sync_queue_size, p.slop, self._on_synced, qos_profile=SENSOR
@@ -351,8 +325,8 @@ class Evo1PolicyNode(Node):
         )
         self.get_logger().info(
             f"evo1_policy ready: {p.checkpoint} on {info['device']} ({info['dtype']}), horizon {self.horizon} "
-            f"at {self.control_rate:g} Hz, n_action_steps {n_steps}, blend {p.blend}, units {self.units.value}, "
-            f"views {list(p.view_map)}, joints {list(self.joint_names)}"
+            f"at {self.control_rate:g} Hz, n_action_steps {n_steps}, blend {p.scheduler.blend.value}, "
+            f"units {self.units.value}, views {list(view_map)}, joints {list(self.joint_names)}"
         )
         if p.autostart:
             self._start()

@@ -82,7 +82,7 @@ def test_bag_replayed_into_the_policy(ros, checkpoint):
     assert PolicyStatus.FAULT not in states, [s.fault for s in status.snapshot() if s.fault]
     assert PolicyStatus.RUNNING in states
     limits = JointLimits.from_yaml()
-    cap = limits.max_velocity * node.p.velocity_fraction
+    cap = limits.max_velocity * node.p.safety.velocity_fraction
     msgs = trajs.snapshot()
     for msg in msgs:
         t = np.array([p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points])

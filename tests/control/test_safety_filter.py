@@ -26,6 +26,7 @@ def make(limits: JointLimits, **kw) -> SafetyFilter:
     kw.setdefault("max_step_change", 0.02)
     kw.setdefault("max_start_distance", 0.1)
     kw.setdefault("clamp_margin", 0.01)
+    kw.setdefault("velocity_fraction", 1.0)  # the full velocity cap (the node runs at 0.5)
     return SafetyFilter(limits, NAMES, SafetyConfig(**kw))
 
 

@@ -54,7 +54,7 @@ def test_stale_streams_are_named():
 
 
 def test_encoding_and_size_are_checked():
-    a = assembler(image_size=(48, 64), encodings=("rgb8",))
+    a = assembler(image_height=48, image_width=64, encodings=("rgb8",))
     with pytest.raises(ObservationError, match="encoding 'bgr8' is not accepted"):
         a.assemble(frames(encoding="bgr8"), np.zeros(7), 10.0, now=10.0)
     with pytest.raises(ObservationError, match="image is 32x64, expected 48x64"):

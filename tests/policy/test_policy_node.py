@@ -49,14 +49,14 @@ def test_trajectory_task_switch_start_stop(ros, checkpoint, make_policy_node):
         assert trajs.wait(2, timeout=60), status.last()
         assert wait_for(lambda: status.last().state == PolicyStatus.RUNNING, 10), status.last()
         limits = JointLimits.from_yaml()
-        cap = limits.max_velocity * node.p.velocity_fraction
+        cap = limits.max_velocity * node.p.safety.velocity_fraction
         for msg in trajs.snapshot():
             assert list(msg.joint_names) == list(ALL_JOINTS)
             t, q, v = points(msg)
             assert len(t) > 0 and np.all(np.isfinite(q)) and np.all(np.isfinite(v))
             validate(msg.joint_names, t, q, limits, v)  # exactly the driver's acceptance check
             assert np.all(np.abs(v) <= cap + 1e-9)
-            assert np.all(np.abs(np.diff(q[:, :6], axis=0)) <= node.p.max_step_change + 1e-9)
+            assert np.all(np.abs(np.diff(q[:, :6], axis=0)) <= node.p.safety.max_step_change + 1e-9)
         chunk = chunks.last()
         assert chunk.task == "pick up the red can"
         assert (chunk.horizon, chunk.action_dim) == (50, 7)
