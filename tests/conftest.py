@@ -1,4 +1,7 @@
-"""Shared fixtures: per-test ROS isolation (domain id, loopback discovery, log dir) and node helpers."""
+"""Shared fixtures: per-test ROS isolation (domain id, loopback discovery, log dir) and node helpers.
+
+The other shared fixtures and rigs live in the plugin package tests/fixtures/, registered here.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,13 @@ from hypothesis import settings
 from ros_harness import DomainLease, NodeProcess, RosTestContext, ros_environment
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Headless MuJoCo rendering through EGL (Mesa llvmpipe, no display, nothing to install): MUJOCO_GL must
+# be set before the first `import mujoco` in the process, hence here at collection time
+# (before the plugins and any test module are imported).
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+pytest_plugins = ["fixtures.xarm"]
 
 # Property tests: the default run ("ci") draws the same examples every time, so CI cannot fail on a
 # case nobody saw before; HYPOTHESIS_PROFILE=explore searches new random examples (make test-explore).

@@ -18,9 +18,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from fixtures.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 FASTDDS_PROFILE = REPO / "config" / "fastdds_shm.xml"
@@ -70,17 +72,6 @@ def ros_environment(domain_id: int, log_dir: Path) -> dict[str, str]:
         ),
         "PYTHONUNBUFFERED": "1",
     }
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.01) -> bool:
-    """Poll `predicate` until truthy or `timeout` seconds pass; returns the last truthiness."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 class RosTestContext:
@@ -224,6 +215,20 @@ class NodeProcess:
         rc = self.proc.wait()
         self._log.close()
         return rc
+
+
+def call(node: Any, srv_type: Any, name: str, request: Any = None, timeout: float = 30.0) -> Any:
+    """Call a service from a node spun by the test executor; returns the response (asserts it came)."""
+    client = node.create_client(srv_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=15.0), f"service {name} not available"
+        future = client.call_async(request if request is not None else srv_type.Request())
+        if not wait_until(future.done, timeout):
+            client.remove_pending_request(future)
+        assert future.done(), f"service {name} did not answer within {timeout} s"
+        return future.result()
+    finally:
+        node.destroy_client(client)
 
 
 def python_script_argv(path: Path | str, *args: str) -> list[str]:

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from ros_harness import wait_until
+from fixtures.waiting import wait_until
 
 from evo1_ros.launcher.description import LaunchError, load_description, parse_cli_arguments, resolve
 from evo1_ros.launcher.runner import build_processes

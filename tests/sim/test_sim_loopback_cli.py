@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from loopback_helpers import wait_until
+from fixtures.waiting import wait_until
 
 from evo1_ros.sim.loopback_config import config_from_dict, load_config
 from evo1_ros.sim.loopback_host import free_loopback_host
@@ -114,7 +114,7 @@ def test_config_rejects_typos_and_bad_values() -> None:
 
 
 def test_c24_limit_is_configurable(make_controller, connect) -> None:
-    from loopback_helpers import bring_up
+    from fixtures.xarm import bring_up
 
     cfg = config_from_dict({"faults": {"c24_speed_limit": 0.5}})  # 0.05 rad per 0.1 s
     ctrl = make_controller(cfg)

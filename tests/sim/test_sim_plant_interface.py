@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from loopback_helpers import bring_up, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import bring_up
 
 from evo1_ros.sim.plant import JointPlant
 

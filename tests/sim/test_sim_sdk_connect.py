@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from loopback_helpers import bring_up, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import bring_up
 
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.xarm6_fk import tcp_pose

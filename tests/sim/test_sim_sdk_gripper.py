@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from loopback_helpers import bring_up, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import bring_up
 
 from evo1_ros.sim.loopback_config import LoopbackConfig
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from loopback_helpers import bring_up, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import bring_up
 
 
 def test_servo_streaming_reaches_target(controller, connect) -> None:

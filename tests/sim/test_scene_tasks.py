@@ -7,6 +7,7 @@ import math
 import mujoco
 import numpy as np
 import pytest
+from fixtures.xarm import READY
 
 from evo1_ros.sim.tasks import (
     TASK_NAMES,
@@ -17,8 +18,6 @@ from evo1_ros.sim.tasks import (
     yaw_quat,
 )
 from evo1_ros.sim.workcell_scene import WorkcellModel
-
-READY = np.array([0.0, -0.6406, -0.7074, 0.0, 1.3481, 0.0])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import READY, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import READY
 
 from evo1_ros.control.kinematics import SerialChain
 from evo1_ros.sim.loopback_config import LoopbackConfig

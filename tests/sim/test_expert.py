@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import READY
+from fixtures.xarm import READY
 
 from evo1_ros.sim.expert import ExpertSettings, ScriptedExpert, trapezoid_times
 from evo1_ros.sim.offline_runner import run_offline_episode
