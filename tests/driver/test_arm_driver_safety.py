@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
-from ros_harness import wait_until
+from fixtures.waiting import wait_until
 
 from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverConfig, DriverState, NotReadyError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from ros_harness import wait_until
+from fixtures.waiting import wait_until
 
 from evo1_ros.control.limits import ARM_JOINTS
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from rclpy.parameter import Parameter
-from ros_harness import Collector, wait_until
+from fixtures.waiting import wait_until
+from ros_harness import Collector
 
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import TrajectoryError, validate
@@ -190,25 +190,13 @@ def test_controller_fault_stops_the_process_stream_until_clear_error(controller,
 
 # -- the node -----------------------------------------------------------------------------------------
 def test_node_with_the_process_streamer(ros, controller) -> None:
-    from driver_helpers import joint_vector, trajectory
+    from fixtures.xarm import joint_vector, start_driver_node, trajectory
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from evo1_ros.nodes.xarm_driver import XArmDriverNode
-
-    node = ros.add(
-        XArmDriverNode(
-            context=ros.context,
-            namespace="/xarm",
-            parameter_overrides=[
-                Parameter("robot_ip", value=controller.host),
-                Parameter("streamer", value="process"),
-                Parameter("rt_priority", value=10),
-                Parameter("cpu_affinity", value=[0, 1]),
-            ],
-        )
+    node = start_driver_node(
+        ros, controller.host, timeout=20, streamer="process", rt_priority=10, cpu_affinity=[0, 1]
     )
-    assert wait_until(lambda: node.driver.state == DriverState.READY, 20), node.driver.status()
     assert node.driver.streamer_pid is not None
     assert os.sched_getaffinity(node.driver.streamer_pid) == {0, 1} or os.cpu_count() < 2
     client = ros.node("process_streamer_client")

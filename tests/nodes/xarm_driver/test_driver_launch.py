@@ -7,13 +7,15 @@ import signal
 import sys
 
 import numpy as np
-from driver_helpers import joint_vector
-from ros_harness import Collector, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import joint_vector, trajectory
+from ros_harness import Collector
 from sensor_msgs.msg import JointState
-from test_xarm_driver_node import ARM, trajectory
 from trajectory_msgs.msg import JointTrajectory
 
 from evo1_ros.sim.loopback_host import free_loopback_host
+
+ARM = [f"joint{i}" for i in range(1, 7)]
 
 
 def test_launch_driver_with_loopback_controller(ros, spawn):

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
-from driver_helpers import call, joint_vector, trajectory
-from ros_harness import Collector, wait_until
+from fixtures.waiting import wait_until
+from fixtures.xarm import joint_vector, trajectory
+from ros_harness import Collector, call
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
