@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration, Time
+from fixtures.waiting import wait_until
 from geometry_msgs.msg import Transform
-from rclpy.parameter import Parameter
-from ros_harness import Collector, wait_until
+from ros_harness import Collector
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -33,7 +33,7 @@ from tf2_msgs.msg import TFMessage
 
 pytestmark = pytest.mark.ros
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ARM = [f"joint{i}" for i in range(1, 7)]
 GRIPPER = "drive_joint"
 TOL = 1e-6
@@ -188,8 +188,8 @@ def test_tf_matches_fk_for_random_joint_states(ros, spawn) -> None:
 
 
 def test_driver_joint_states_give_fk_tf(ros, spawn) -> None:
-    from evo1_ros.driver.arm_driver import DriverState
-    from evo1_ros.nodes.xarm_driver import XArmDriverNode
+    from fixtures.xarm import start_driver_node
+
     from evo1_ros.sim.loopback_config import GripperConfig, LoopbackConfig
     from evo1_ros.sim.loopback_controller import LoopbackController
     from evo1_ros.sim.loopback_host import free_loopback_host
@@ -206,17 +206,11 @@ def test_driver_joint_states_give_fk_tf(ros, spawn) -> None:
         config=LoopbackConfig(initial_joints=list(start), gripper=GripperConfig(initial_pulses=grip)),
     ).start()
     try:
-        driver = XArmDriverNode(
-            context=ros.context,
-            namespace="/xarm",
-            parameter_overrides=[Parameter("robot_ip", value=ctrl.host)],
-        )
-        ros.add(driver)
+        driver = start_driver_node(ros, ctrl.host, timeout=20)
         proc = spawn(_robot_state_argv("-r", "joint_states:=/xarm/joint_states"), name="robot_state")
         node = ros.node("tf_driver_test")
         tf = TfBuffer(node)
         states = Collector(node, JointState, "/xarm/joint_states", STATE)
-        assert wait_until(lambda: driver.driver.state == DriverState.READY, 20), driver.driver.status()
         assert wait_until(lambda: len(tf.stamps()) > 0, 30), proc.output()
 
         # move to another random pose: every joint state on the way is a new case

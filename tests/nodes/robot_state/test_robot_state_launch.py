@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_harness import Collector, wait_until
+from fixtures.waiting import wait_until
+from ros_harness import Collector
 from std_msgs.msg import String
 
 from evo1_ros.control.urdf import default_urdf_path

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.waiting import wait_until
 from geometry_msgs.msg import Twist, Vector3
 from rclpy.parameter import Parameter
-from ros_harness import Collector, wait_until
+from ros_harness import Collector
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool
@@ -24,7 +25,7 @@ from evo1_ros.nodes.teleop import TeleopNode
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATE, STATUS
 
 pytestmark = pytest.mark.ros
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CHAIN = SerialChain.from_urdf(tip=TCP_LINK)
 Q0 = [0.2, -0.3, -0.7, 0.1, 1.0, -0.2]
 NAMES = [*ARM_JOINTS, "drive_joint"]

@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from fixtures.waiting import wait_until
 from geometry_msgs.msg import Twist, Vector3
 from rclpy.parameter import Parameter
-from ros_harness import Collector, wait_until
+from ros_harness import Collector
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64
@@ -141,24 +142,15 @@ def test_without_gripper_commands_only_the_arm_joints(ros) -> None:
 @pytest.mark.ros
 def test_driver_without_gripper_executes_teleop_commands(ros) -> None:
     """The real driver (gripper:=false) against the loopback controller accepts and runs the jog."""
+    from fixtures.xarm import start_driver_node
+
     from evo1_ros.driver.arm_driver import DriverState
-    from evo1_ros.nodes.xarm_driver import XArmDriverNode
     from evo1_ros.sim.loopback_controller import LoopbackController
     from evo1_ros.sim.loopback_host import free_loopback_host
 
     controller = LoopbackController(host=free_loopback_host()).start()
     try:
-        driver = ros.add(
-            XArmDriverNode(
-                context=ros.context,
-                namespace="/xarm",
-                parameter_overrides=[
-                    Parameter("robot_ip", value=controller.host),
-                    Parameter("gripper", value=False),
-                ],
-            )
-        )
-        assert wait_until(lambda: driver.driver.state == DriverState.READY, 15), driver.driver.status()
+        driver = start_driver_node(ros, controller.host, timeout=15, gripper=False)
         q_start = controller.q.copy()
         _make(ros, gripper=False)
         twist = ros.node("test").create_publisher(Twist, "/spacenav/twist", SENSOR)
