@@ -3,21 +3,17 @@
 The declaration is a config dataclass (`evo1_ros.parameters`): `declare_config` declares each of
 its fields with a descriptor (so `ros2 param describe` is useful), validates the values and builds
 the config. A bad value stops the node at start-up with a message naming the parameter, instead of
-surfacing as odd behaviour later. `declare_parameters` does the same for a plain list of specs.
+surfacing as odd behaviour later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from types import SimpleNamespace
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
-from evo1_ros.parameters import ParameterError, ParamSpec, check_value, from_parameters, param_specs
-
-__all__ = ["ParamSpec", "ParameterError", "declare_config", "declare_parameters"]
+from evo1_ros.parameters import ParamSpec, check_value, from_parameters, param_specs
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -40,19 +36,6 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
         additional_constraints="; ".join(constraints),
         dynamic_typing=isinstance(spec.default, float),
     )
-
-
-def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> SimpleNamespace:
-    """Declare every spec on `node` and return their validated values as attributes.
-
-    Float ranges are checked here too, because rclpy only enforces descriptor ranges on set, and
-    a params file may carry an int where a float is wanted ("2" for 2.0), which we accept.
-    """
-    values: dict[str, Any] = {}
-    for spec in specs:
-        param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        values[spec.name.replace(".", "_")] = check_value(spec, param.value)
-    return SimpleNamespace(**values)
 
 
 def declare_config(node: Node, cls: type, **fixed: Any) -> Any:

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
-from evo1_ros.ros.params import ParameterError, ParamSpec, declare_parameters
+from evo1_ros.parameters import ParameterError, param, validate_fields
+from evo1_ros.ros.params import declare_config
 from evo1_ros.ros.qos import COMMAND, LATCHED, SENSOR, qos_preset
 
-SPECS = [
-    ParamSpec("rate", 30.0, "frame rate (Hz)", min=1.0, max=120.0),
-    ParamSpec("mode", "servo", "control mode", choices=["servo", "online"]),
-    ParamSpec("count", 3, "how many", min=0, max=10),
-    ParamSpec("names", ["a", "b"], "names"),
-]
+
+@dataclass(frozen=True)
+class Settings:
+    rate: float = param(30.0, "frame rate (Hz)", min=1.0, max=120.0)
+    mode: str = param("servo", "control mode", choices=["servo", "online"])
+    count: int = param(3, "how many", min=0, max=10)
+    names: list[str] = param(["a", "b"], "names")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
 
 def make(ros, name, **overrides):
     params = [Parameter(k, value=v) for k, v in overrides.items()]
     node = ros.node(name, parameter_overrides=params)
-    return node, declare_parameters(node, SPECS)
+    return node, declare_config(node, Settings)
 
 
 def test_defaults_and_overrides(ros):
