@@ -227,7 +227,7 @@ def write_plots(out: Path, report: dict[str, Any], traces: dict[str, np.ndarray]
 
 def policy_predict(checkpoint: str | Path, device: str = "cpu", seed: int = 0) -> tuple[PredictFn, int]:
     """The checkpoint's predict (fixed noise seed per call, as the node's ``seed`` parameter) and its view count."""
-    from evo1_ros.model.inference_worker import load_policy
+    from evo1_ros.model import load_policy
 
     policy = load_policy(checkpoint, device=device)
 

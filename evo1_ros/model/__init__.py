@@ -2,9 +2,18 @@
 
 Entry points: `Evo1Config` (dimensions), `Evo1Model` (the network), `Evo1Policy` (numpy in, robot-unit
 actions out), `load_official_checkpoint` / `export_official_checkpoint` (original DeepSpeed layout),
-`save_pretrained` / `load_pretrained` (project safetensors layout).
+`save_pretrained` / `load_pretrained` (project safetensors layout), `load_policy` (either format, ready for
+inference, with `resolve_device` / `resolve_dtype` / `checkpoint_format` / `checkpoint_fps` / `model_info`).
 """
 
+from .checkpoints.loading import (
+    checkpoint_format,
+    checkpoint_fps,
+    load_policy,
+    model_info,
+    resolve_device,
+    resolve_dtype,
+)
 from .checkpoints.official import export_official_checkpoint, load_official_checkpoint
 from .checkpoints.pretrained import build_model, load_pretrained, save_pretrained
 from .configuration import Evo1Config
@@ -20,8 +29,14 @@ __all__ = [
     "Evo1Policy",
     "NormStats",
     "build_model",
+    "checkpoint_format",
+    "checkpoint_fps",
     "export_official_checkpoint",
     "load_official_checkpoint",
+    "load_policy",
     "load_pretrained",
+    "model_info",
+    "resolve_device",
+    "resolve_dtype",
     "save_pretrained",
 ]

@@ -44,16 +44,9 @@ from evo1_ros.control.observation import (
 )
 from evo1_ros.control.safety_filter import SafetyConfig, SafetyFilter
 from evo1_ros.control.units import from_convention
+from evo1_ros.model.checkpoints.loading import FORMATS, checkpoint_fps, load_policy, model_info
 from evo1_ros.model.errors import CheckpointError
-from evo1_ros.model.inference_worker import (
-    FORMATS,
-    InferenceRequest,
-    InferenceResult,
-    InferenceWorker,
-    checkpoint_fps,
-    load_policy,
-    model_info,
-)
+from evo1_ros.model.inference_worker import InferenceRequest, InferenceResult, InferenceWorker
 from evo1_ros.parameters import nested, param, validate_fields
 from evo1_ros.paths import config_file
 from evo1_ros.ros.image import ImageConversionError, to_rgb8

@@ -136,12 +136,12 @@ def run(args: argparse.Namespace) -> int:
         print("evo1 serve: error: --num-steps must be > 0", file=sys.stderr)
         return 2
 
-    from evo1_ros.model import CheckpointError
+    from evo1_ros.model import CheckpointError, resolve_device, resolve_dtype
 
-    from .server import PolicyService, load_policy, resolve_device, resolve_dtype, serve_websocket
+    from .server import PolicyService, load_policy, serve_websocket
 
     try:
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, "--device")
         dtype = resolve_dtype(args.dtype, device)
         loaded = load_policy(args.checkpoint, args.tokenizer, device, dtype, args.arm_key, args.dataset_key)
         service = PolicyService(

@@ -29,11 +29,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from evo1_ros.model import CheckpointError, Evo1Policy, NormStats
-from evo1_ros.model.checkpoints.official import OFFICIAL_WEIGHTS
-from evo1_ros.model.checkpoints.pretrained import NORM_STATS_NAME, WEIGHTS_NAME
+from evo1_ros.model.checkpoints import loading
+from evo1_ros.model.checkpoints.pretrained import NORM_STATS_NAME
 from evo1_ros.model.processing.normalization import ACTION_KEY, STATE_KEY
 
 from .protocol import (
@@ -226,30 +225,6 @@ def _stats_are_ambiguous(data: dict[str, Any], arm: str | None, dataset: str | N
 
 
 # ---------------------------------------------------------------------------------------- loading
-def resolve_device(text: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``; ``cuda[:n]`` must exist."""
-    text = text.strip().lower()
-    if text == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if text == "cpu":
-        return text
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {text}: no CUDA device is available here; use --device cpu")
-        index = text.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise ValueError(f"--device {text}: have {torch.cuda.device_count()} CUDA device(s) (cuda:0..)")
-        return text
-    raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {text!r}")
-
-
-def resolve_dtype(text: str, device: str) -> str:
-    """``auto`` -> bfloat16 on CUDA (the official server's autocast dtype), float32 on CPU."""
-    if text == "auto":
-        return "bfloat16" if device.startswith("cuda") else "float32"
-    return text
-
-
 @dataclass
 class LoadedServer:
     policy: Evo1Policy
@@ -265,10 +240,13 @@ def load_policy(
     arm_key: str | None = None,
     dataset_key: str | None = None,
 ) -> LoadedServer:
-    """Load a project (safetensors) or official (DeepSpeed, weights only) checkpoint directory."""
-    directory = Path(checkpoint)
-    if not directory.is_dir():
-        raise CheckpointError(f"checkpoint directory not found: {directory}")
+    """Load a project (safetensors) or official (DeepSpeed, weights only) checkpoint directory.
+
+    Format detection and loading are the model's (`evo1_ros.model.load_policy`); serve adds the raw
+    norm stats (for per-request arm/dataset keys) and the "never unpickles" advice.
+    """
+    fmt = loading.checkpoint_format(checkpoint)
+    directory = Path(checkpoint).expanduser()
     stats_path = directory / NORM_STATS_NAME
     data: dict[str, Any] | None = None
     if stats_path.is_file():
@@ -279,29 +257,23 @@ def load_policy(
         if not isinstance(data, dict) or not data:
             raise CheckpointError(f"{stats_path} must be a non-empty JSON object keyed by arm name")
     load_arm, load_dataset = _loader_keys(data, arm_key, dataset_key)
-    if (directory / WEIGHTS_NAME).is_file():
-        policy = Evo1Policy.from_pretrained(
-            directory, tokenizer, device=device, dtype=dtype, arm_key=load_arm, dataset_key=load_dataset
+    try:
+        policy = loading.load_policy(
+            directory,
+            fmt=fmt,
+            tokenizer_dir=tokenizer,
+            device=device,
+            dtype=dtype,
+            arm_key=load_arm,
+            dataset_key=load_dataset,
         )
-        fmt = "project"
-    elif (directory / OFFICIAL_WEIGHTS).is_file():
-        try:
-            policy = Evo1Policy.from_official(
-                directory, tokenizer, device=device, dtype=dtype, arm_key=load_arm, dataset_key=load_dataset
-            )
-        except CheckpointError as exc:
-            if "allow_pickle" in str(exc):
-                raise CheckpointError(
-                    f"{exc}. `evo1 serve` never unpickles; convert the checkpoint once on a machine you trust: "
-                    "Evo1Policy.from_official(DIR, allow_pickle=True).save_pretrained(OUT), then serve OUT"
-                ) from exc
-            raise
-        fmt = "official"
-    else:
-        raise CheckpointError(
-            f"{directory} holds neither {WEIGHTS_NAME} (project checkpoint) nor {OFFICIAL_WEIGHTS} "
-            "(official Evo-1 checkpoint)"
-        )
+    except CheckpointError as exc:
+        if fmt == "official" and "allow_pickle" in str(exc):
+            raise CheckpointError(
+                f"{exc}. `evo1 serve` never unpickles; convert the checkpoint once on a machine you trust: "
+                "Evo1Policy.from_official(DIR, allow_pickle=True).save_pretrained(OUT), then serve OUT"
+            ) from exc
+        raise
     return LoadedServer(policy=policy, norm_stats_data=data, checkpoint_format=fmt)
 
 

@@ -2,8 +2,8 @@
 
 A checkpoint folder is a normal project checkpoint (`model.safetensors`, `config.json`, `norm_stats.json`,
 tokenizer files — `Evo1Policy.from_pretrained` loads it) plus `training.json` (dataset fps, datasets,
-stage, step: what the policy node reads to default its control rate) and, for resuming, `train_state.pt`
-(optimizer, scheduler, step, RNG states). Folders are written under a temporary name and renamed, so a
+stage, step; `evo1_ros.model.checkpoint_fps` reads the fps, the policy node's default control rate) and,
+for resuming, `train_state.pt` (optimizer, scheduler, step, RNG states). Folders are written under a temporary name and renamed, so a
 crash never leaves a half-written checkpoint that looks complete.
 """
 
@@ -32,14 +32,6 @@ def read_training_info(directory: str | Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a JSON object")
     return data
-
-
-def checkpoint_fps(directory: str | Path) -> int | None:
-    """The dataset fps a checkpoint was trained at (the policy's default control rate), if recorded."""
-    info = read_training_info(directory)
-    if info is None or info.get("fps") is None:
-        return None
-    return int(info["fps"])
 
 
 def step_dir(out: Path, step: int) -> Path:
