@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fixtures.ros
 import pytest
-import ros_harness
-from ros_harness import DOMAIN_IDS, DomainLease
+from fixtures.ros import DOMAIN_IDS, DomainLease
 
 HOLD = """
 import sys
-from ros_harness import DomainLease
+from fixtures.ros import DomainLease
 lease = DomainLease()
 print(lease.domain_id, flush=True)
 sys.stdin.read()  # hold it until told to exit
@@ -37,12 +37,12 @@ def test_an_id_leased_by_another_process_is_skipped(monkeypatch: pytest.MonkeyPa
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(ros_harness.__file__).parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(fixtures.ros.__file__).parents[1])},
     )
     try:
         held = int(other.stdout.readline())
         # make the next lease here try the other process's id first
-        monkeypatch.setattr(ros_harness, "_counter", itertools.count(DOMAIN_IDS.index(held)))
+        monkeypatch.setattr(fixtures.ros, "_counter", itertools.count(DOMAIN_IDS.index(held)))
         lease = DomainLease()
         assert lease.domain_id != held
         lease.release()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -55,12 +54,9 @@ def test_eval_rejects_a_missing_checkpoint(tmp_path, ros_env):
 def test_eval_a_checkpoint_runs_the_policy_node(tmp_path, ros_env):
     """A (tiny, untrained) checkpoint is run by the real evo1_policy node; its outcome and latencies
     are reported, whatever the model does (here its safety filter is expected to stop it)."""
-    spec = importlib.util.spec_from_file_location(
-        "policy_helpers", REPO / "tests" / "policy" / "policy_helpers.py"
-    )
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
-    checkpoint = helpers.make_checkpoint(tmp_path / "ckpt")
+    from fixtures.policy import make_checkpoint
+
+    checkpoint = make_checkpoint(tmp_path / "ckpt")
     out = tmp_path / "eval"
     result = _eval(
         ros_env, "--policy", str(checkpoint), "--episodes", "1", "--time-limit", "30",

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
-from ros_harness import Collector
 
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import TrajectoryError, validate

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.models import REFERENCE_DIR, make_tiny_model
 
 from evo1_ros.model import Evo1Model, Evo1Policy, NormStats
 from evo1_ros.model.processing.tokenizer import load_tokenizer
-
-from .helpers import make_tiny_model
-
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "evo1_reference_A"
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fixtures.models import make_tiny_model, random_images
 
 from evo1_ros.model.checkpoints.official_keys import ours_to_official
 from evo1_ros.model.processing.images import preprocess_views
 from evo1_ros.model.processing.prompt import PromptTokenizer
 
-from .helpers import make_tiny_model, random_images
 from .reference_layers import qwen2_layer_rows, rms_norm
 
 VIEW_MASK = [True, False, True]  # an absent view in the middle

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fixtures.models import make_tiny_model, random_images
 
 from evo1_ros.model import (
     CheckpointError,
@@ -20,7 +21,6 @@ from evo1_ros.model import (
 )
 from evo1_ros.model.checkpoints.official import OFFICIAL_WEIGHTS
 
-from .helpers import make_tiny_model, random_images
 from .reference_layers import internvit_block, mlp1, qwen2_layer_rows
 
 VIT = "embedder.model.vision_model.encoder.layers.0."

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixtures.ros import Collector, python_script_argv
 from fixtures.waiting import wait_until
-from ros_harness import Collector, python_script_argv
 
 from evo1_msgs.msg import ActionChunk, PolicyStatus, RecorderStatus
 from evo1_msgs.srv import SetTask, StartEpisode

@@ -15,11 +15,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from fixtures.models import REFERENCE_DIR
 
 from evo1_ros.model import Evo1Policy, NormStats
 from evo1_ros.serve.server import LoadedServer, PolicyService, ServerThread, load_policy
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "evo1_reference_A"
 SEED = 7
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from model.helpers import make_tiny_model
+from fixtures.models import REFERENCE_DIR, make_tiny_model
 from websockets.exceptions import ConnectionClosed
 
 from evo1_ros.cli.main import main as evo1_main
@@ -25,7 +25,7 @@ from evo1_ros.model.processing.tokenizer import load_tokenizer
 from evo1_ros.serve.client import Evo1Client
 from evo1_ros.serve.protocol import build_request, parse_reply
 
-from .conftest import REFERENCE_DIR, images
+from .conftest import images
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 240.0  # torch import + model load on a busy 2-core machine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from train_helpers import f_state_dataset, synth_dataset
+from fixtures.training import f_state_dataset, synth_dataset
 
 
 @pytest.fixture(scope="session")

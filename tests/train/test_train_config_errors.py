@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from train_helpers import f_state_dataset
+from fixtures.training import f_state_dataset
 
 from evo1_ros.cli.main import main
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import TINY_MODEL
+from fixtures.training import TINY_MODEL
 
 from evo1_ros.model import Evo1Config
 from evo1_ros.model.processing.images import to_uint8_tile

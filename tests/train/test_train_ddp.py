@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.training import TINY_MODEL, tiny_config
 from safetensors.torch import load_file
-from train_helpers import TINY_MODEL, tiny_config
 
 from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer, train

@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from train_helpers import FPS, f_of_state, tiny_config
+from fixtures.training import FPS, f_of_state, tiny_config
 
-from evo1_ros.model import Evo1Policy, NormStats
-from evo1_ros.train.checkpoint_io import checkpoint_fps, read_training_info
+from evo1_ros.model import Evo1Policy, NormStats, checkpoint_fps
+from evo1_ros.train.checkpoint_io import read_training_info
 from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer
 from recording.dataset.reader import LeRobotReader

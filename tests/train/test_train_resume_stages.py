@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.training import tiny_config
 from safetensors.torch import load_file
-from train_helpers import tiny_config
 
 from evo1_ros.train.config import TrainConfigError
 from evo1_ros.train.logs import read_log

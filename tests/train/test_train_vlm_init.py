@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.training import TINY_MODEL, tiny_config
 from safetensors.torch import save_file
-from train_helpers import TINY_MODEL, tiny_config
 
 from evo1_ros.model import Evo1Config, Evo1Model
 from evo1_ros.model.checkpoints.official_keys import ours_to_official

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration, Time
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
 from geometry_msgs.msg import Transform
-from ros_harness import Collector
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
-from ros_harness import Collector
 from std_msgs.msg import String
 
 from evo1_ros.control.urdf import default_urdf_path

@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 from builtin_interfaces.msg import Duration
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
 from fixtures.xarm import READY
-from ros_harness import Collector
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint

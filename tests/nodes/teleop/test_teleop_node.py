@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
 from geometry_msgs.msg import Twist, Vector3
 from rclpy.parameter import Parameter
-from ros_harness import Collector
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Float64
 from std_srvs.srv import SetBool

@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
 from geometry_msgs.msg import Twist, Vector3
 from rclpy.parameter import Parameter
-from ros_harness import Collector
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64

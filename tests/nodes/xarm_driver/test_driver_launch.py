@@ -7,9 +7,9 @@ import signal
 import sys
 
 import numpy as np
+from fixtures.ros import Collector
 from fixtures.waiting import wait_until
 from fixtures.xarm import joint_vector, trajectory
-from ros_harness import Collector
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 from fixtures.waiting import wait_until
+from fixtures.ros import Collector, call
 from fixtures.xarm import joint_vector, trajectory
-from ros_harness import Collector, call
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory

@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
+from fixtures.ros import Collector, call
 from fixtures.waiting import wait_until
 from fixtures.xarm import status_values, trajectory
 from rclpy.duration import Duration
-from ros_harness import Collector, call
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
