@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-# The tiny test model's actions lie near this pose (tests/policy/policy_helpers.py ACTION_CENTER);
+# The tiny test model's actions lie near this pose (tests/fixtures/policy.py ACTION_CENTER);
 # the policy refuses a first point farther than max_start_distance from the measured state.
 WORK_POSE = [0.2, -0.15, -0.2, 0.15, 0.2, -0.15]
 CAMERAS = ("base", "wrist")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the pytest suite in the project venv with the ROS test environment (loopback-only discovery,
-# temp log dir). Each test still gets its own ROS_DOMAIN_ID from tests/conftest.py. Two xdist
+# temp log dir). Each test still gets its own ROS_DOMAIN_ID from tests/fixtures/ros.py. Two xdist
 # workers by default (the machine has 2 cores); PYTEST_WORKERS=0 runs serially.
 set -euo pipefail
 cd "$(dirname "$0")/.."
