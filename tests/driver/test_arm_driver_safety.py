@@ -1,55 +1,23 @@
 """ArmDriver safety semantics (issue 13 items 1-6) against the loopback controller, real SDK, no ROS.
 
-Each test drives the real `ArmDriver` over the real xArm SDK; the loopback controller plays the arm
-and the operator (hand guiding, dropped cables, a slow tool bus, an object in the gripper).
+Each test drives the real `ArmDriver` over the real xArm SDK (the `make_driver` / `ready` rig of
+tests/driver/conftest.py, with both streamers); the loopback controller plays the arm and the
+operator (hand guiding, dropped cables, a slow tool bus, an object in the gripper).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 from fixtures.waiting import wait_until
 
-from evo1_ros.control.limits import GripperPulseMap, JointLimits
-from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverConfig, DriverState, NotReadyError
-from evo1_ros.driver.xarm_session import SessionConfig
+from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverState, NotReadyError
 from evo1_ros.sim.loopback_config import LoopbackConfig
-from evo1_ros.sim.loopback_controller import LoopbackController
 
 ARM = list(ARM_JOINTS)
 VCAP, ACAP = 1.0, 4.0  # max_velocity / max_acceleration of config/xarm6_limits.yaml for joint1..6
-
-
-@pytest.fixture(params=["thread", "process"])
-def make_driver(request) -> Iterator[Callable[..., ArmDriver]]:
-    """Factory: a started ArmDriver talking to a controller; shut down after the test.
-
-    Every test runs with both streamers (issue 15): the guarantees do not depend on where the loop runs.
-    """
-    drivers: list[ArmDriver] = []
-
-    def _make(ctrl: LoopbackController, gripper: bool = True, **config: object) -> ArmDriver:
-        session = SessionConfig(host=ctrl.host, gripper=gripper, **config.pop("session", {}))  # type: ignore[arg-type]
-        config.setdefault("streamer", request.param)
-        cfg = DriverConfig(session=session, reconnect_period=0.3, **config)  # type: ignore[arg-type]
-        driver = ArmDriver(cfg, JointLimits.from_yaml(), GripperPulseMap.from_yaml() if gripper else None)
-        drivers.append(driver)
-        driver.start()
-        return driver
-
-    yield _make
-    for driver in drivers:
-        driver.shutdown()
-
-
-@pytest.fixture
-def ready(controller, make_driver) -> ArmDriver:
-    driver = make_driver(controller)
-    assert wait_until(lambda: driver.state == DriverState.READY, 15), driver.status()
-    return driver
 
 
 def move_joint1(driver: ArmDriver, goal: float, seconds: float) -> None:

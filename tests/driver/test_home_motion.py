@@ -1,6 +1,7 @@
-"""`home` ends at rest on its goal without overshoot (issue 13 item 11), against the loopback controller
-through the real xArm SDK. A linear trajectory's abrupt end used to make the capped stream run past
-the goal by v^2/2a (0.030 rad for home at half the velocity cap) and come back."""
+"""`home` ends at rest on its goal without overshoot (issue 13 item 11): `ArmDriver` (both streamers,
+tests/driver/conftest.py) against the loopback controller through the real xArm SDK, no ROS. A linear
+trajectory's abrupt end used to make the capped stream run past the goal by v^2/2a (0.030 rad for
+home at half the velocity cap) and come back."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from evo1_ros.control.limits import ARM_JOINTS
 START = np.array([0.5, -0.3, -0.6, 0.4, 0.7, -0.5])
 
 
-def test_home_reaches_its_goal_at_rest_without_overshoot(controller, driver_node):
-    driver = driver_node.driver
+def test_home_reaches_its_goal_at_rest_without_overshoot(controller, ready):
+    driver = ready
     goal = np.asarray(driver.config.home_position, dtype=float)
     driver.submit(list(ARM_JOINTS), [1.5], [START.tolist()], None, None)
     assert wait_until(lambda: np.allclose(controller.q, START, atol=2e-3), 15), controller.q

@@ -1,4 +1,14 @@
-"""xarm_driver over ROS against the loopback controller, through the real xArm SDK."""
+"""xarm_driver's ROS wiring against the loopback controller, through the real xArm SDK.
+
+Only what ROS adds is checked here: a `joint_trajectory` message reaches `ArmDriver.submit` (points,
+velocities, time_from_start converted; a zero stamp starts now), malformed messages are answered by
+a rejection in `driver_status` without motion, each Trigger/SetBool service calls its driver method
+and answers success/message, `joint_states` (names, rate, drive_joint) and `driver_status` /
+`/diagnostics` (keys, levels) report the driver. What the driver does with those calls is tested
+without ROS in tests/driver/ (test_arm_driver.py, test_arm_driver_safety.py); stamps vs the node
+clock, the stop latch in driver_status and `accepted_trajectory` are in
+test_xarm_driver_node_safety.py.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +17,21 @@ import time
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticStatus
-from fixtures.waiting import wait_until
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fixtures.ros import Collector, call
-from fixtures.xarm import joint_vector, trajectory
+from fixtures.waiting import wait_until
+from fixtures.xarm import joint_vector, start_driver_node, status_values, trajectory
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from evo1_ros.driver.arm_driver import DriverState
+from evo1_ros.control.limits import JointLimits
+from evo1_ros.control.trajectory import validate
+from evo1_ros.driver.arm_driver import DriverState, DriverStatus
+from evo1_ros.driver.error_codes import error_text, warn_text
 
 ARM = [f"joint{i}" for i in range(1, 7)]
 ALL = [*ARM, "drive_joint"]
-CAP = 1.0  # max_velocity of config/xarm6_limits.yaml (rad/s)
-
-
-def wait_settled(controller, timeout: float = 5.0) -> np.ndarray:
-    """Wait until the arm stops moving (two reads 0.2 s apart agree) and return where it is."""
-    last = [controller.q.copy()]
-
-    def still() -> bool:
-        time.sleep(0.2)
-        now = controller.q.copy()
-        done = np.allclose(now, last[0], atol=1e-9)
-        last[0] = now
-        return done
-
-    assert wait_until(still, timeout)
-    return last[0]
 
 
 @pytest.fixture
@@ -48,125 +45,50 @@ def io(ros, driver_node):
     return node, pub, states, status
 
 
-def test_trajectory_ends_at_last_point(io, controller, driver_node):
+def stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def test_joint_trajectory_reaches_the_driver_and_joint_states_report_the_arm(io, controller, driver_node):
+    """Message → submit: joint order, points, velocities, fractional time_from_start; a zero stamp
+    starts now. joint_states: joint1..6 + drive_joint, at joint_state_rate, what the arm measures."""
     _node, pub, states, _ = io
-    goal = np.array([0.4, -0.3, -0.5, 0.2, 0.6, -0.4, 0.5])
-    pub.publish(trajectory(ALL, [(0.5, goal * 0.5), (1.2, goal)]))
+    driver = driver_node.driver
+    got: list[tuple[object, float, float]] = []
+    driver.add_trajectory_listener(lambda traj, start: got.append((traj, start, time.monotonic())))
+    goal = [0.4, -0.3, -0.5, 0.2, 0.6, -0.4, 0.5]
+    names = ["drive_joint", *reversed(ARM)]  # any order in
+    order = [6, 5, 4, 3, 2, 1, 0]  # goal (robot order) -> message order
+    sent = trajectory(
+        names,
+        [(0.55, [goal[i] * 0.5 for i in order]), (1.2, [goal[i] for i in order])],
+        velocities=[[0.3 if i == 6 else 0.2 for i in order], [0.0] * 7],
+    )
+    pub.publish(sent)
+    assert wait_until(lambda: len(got) == 1, 5), driver.status()
+    traj, start, called = got[0]
+    expected = validate(
+        names,
+        [0.55, 1.2],
+        [list(p.positions) for p in sent.points],
+        JointLimits.from_yaml(),
+        [list(p.velocities) for p in sent.points],
+    )
+    assert traj.joint_names == tuple(ALL)
+    np.testing.assert_allclose(traj.times, [0.55, 1.2], atol=1e-9)
+    np.testing.assert_allclose(traj.positions, expected.positions, atol=1e-12)
+    np.testing.assert_allclose(traj.velocities, expected.velocities, atol=1e-12)
+    assert abs(called - start) < 0.1  # zero stamp: starts when it arrives
+
     reached = lambda: np.allclose(joint_vector(states.last(), ALL), goal, atol=2e-3)  # noqa: E731
     assert wait_until(reached, 8), joint_vector(states.last(), ALL)
-    assert np.allclose(wait_settled(controller), goal[:6], atol=1e-3)
-    assert abs(controller.gripper_pulses - (850 - 1000 * goal[6])) <= 3  # drive_joint 0.5 rad -> 350 pulses
-    msg = states.last()
-    assert list(msg.name) == ALL and len(msg.velocity) == 7
-
-
-def test_replacement_midway_is_smooth(io, controller, driver_node):
-    _, pub, _, _ = io
-    log: list[tuple[float, float, np.ndarray]] = []
-    driver_node.driver.add_command_listener(lambda now, dt, cmd: log.append((now, dt, cmd.copy())))
-    pub.publish(trajectory(ARM, [(1.0, [0.8, 0, 0, 0, 0, 0])]))
-    assert wait_until(lambda: controller.q[0] > 0.3, 5)  # moving towards +0.8 at up to 1 rad/s
-    pub.publish(trajectory(ARM, [(1.5, [-0.6, 0, 0, 0, 0, 0])]))  # reverses joint1 mid-way
-    assert wait_until(lambda: abs(controller.q[0] + 0.6) < 2e-3, 8)
-    # The command stream the driver sent, with the cycle time each step was computed for: every
-    # step is within the velocity cap and every velocity change within the acceleration cap (4
-    # rad/s^2), across the replacement, so the reversal decelerated through zero instead of jumping.
-    entries = list(log)  # the streaming thread keeps appending
-    dt = np.array([entry[1] for entry in entries[1:]])
-    q = np.array([entry[2][0] for entry in entries])
-    v = np.diff(q) / dt
-    assert len(v) > 200
-    assert np.max(np.abs(v)) <= CAP + 1e-9, np.max(np.abs(v))
-    assert np.max(np.abs(np.diff(v)) / dt[1:]) <= 4.0 + 1e-6
-    # it did move both ways at speed (the streamer may time-scale a trajectory to keep the caps, so
-    # the peak need not reach the cap)
-    assert v.max() > 0.5 and v.min() < -0.5
-    # Once the arm rests, the controller's target is what the driver last commanded.
-    wait_settled(controller)
-    assert wait_until(
-        lambda: np.allclose(controller.servo_target, driver_node.driver.commanded_positions()[:6], atol=1e-9),
-        2,
-    )
-
-
-@pytest.mark.streamer("thread")  # the process streamer's stall: test_streamer_process.py (SIGSTOP)
-def test_stalled_servo_thread_slows_the_command_instead_of_jumping(io, controller, driver_node):
-    """A starved streaming thread (GC, a loaded PC) must not turn into one big servo step: on a real
-    xArm that is a C24 over-speed fault, or a lurch. Stall the thread once for 0.6 s mid-motion."""
-    _, pub, _, status = io
-    log: list[tuple[float, float, float]] = []
-    stalled: list[bool] = []
-
-    def listener(now: float, dt: float, cmd: np.ndarray) -> None:
-        log.append((now, dt, float(cmd[0])))
-        if not stalled and cmd[0] > 0.1:
-            stalled.append(True)
-            time.sleep(0.6)  # inside the servo cycle: the next cycle is 0.6 s late
-
-    driver_node.driver.add_command_listener(listener)
-    pub.publish(trajectory(ARM, [(1.5, [0.8, 0, 0, 0, 0, 0])]))
-    assert wait_until(lambda: abs(controller.q[0] - 0.8) < 2e-3, 10), driver_node.driver.status()
-    st = driver_node.driver.status()
-    assert st.state == DriverState.READY and controller.error_code == 0, st
-    assert st.late_cycles >= 1
-    entries = list(log)  # the streaming thread keeps appending
-    now = np.array([e[0] for e in entries])
-    q = np.array([e[2] for e in entries])
-    assert np.max(np.diff(now)) >= 0.55  # the stall happened
-    # every step within the velocity cap applied over at most max_step_periods (2) periods of 5 ms
-    assert np.max(np.abs(np.diff(q))) <= CAP * 2 * 0.005 + 1e-9, np.max(np.abs(np.diff(q)))
-    assert wait_until(
-        lambda: (
-            status.last() is not None
-            and int({kv.key: kv.value for kv in status.last().values}["late_cycles"]) >= 1
-        ),
-        5,
-    )
-
-
-@pytest.mark.streamer("thread")  # in-cycle listener; the process pauses (confirmed) before disabling
-def test_disable_while_a_servo_command_is_in_flight_is_not_a_fault(io, controller, driver_node):
-    """disable() racing the streaming thread: the command it already decided to send is refused by
-    the now disabled controller (code 9). That is the disable taking effect, not a fault."""
-    _, pub, _, _ = io
-    driver = driver_node.driver
-    fired: list[bool] = []
-
-    def listener(now: float, dt: float, cmd: np.ndarray) -> None:
-        if not fired and cmd[0] > 0.05:
-            fired.append(True)
-            driver.disable()  # between the stream's READY check and its send of this command
-
-    driver.add_command_listener(listener)
-    failures = driver.status().send_failures
-    pub.publish(trajectory(ARM, [(1.0, [0.5, 0, 0, 0, 0, 0])]))
-    assert wait_until(lambda: fired and driver.status().send_failures > failures, 5), driver.status()
-    time.sleep(0.2)
-    assert driver.state == DriverState.DISABLED and not controller.enabled, driver.status()
-
-
-@pytest.mark.parametrize("control_mode", ["online"])
-def test_online_mode_reaches_target(ros, controller, control_mode):
-    from rclpy.parameter import Parameter
-
-    from evo1_ros.nodes.xarm_driver import XArmDriverNode
-
-    node = ros.add(
-        XArmDriverNode(
-            context=ros.context,
-            namespace="/xarm",
-            parameter_overrides=[
-                Parameter("robot_ip", value=controller.host),
-                Parameter("control_mode", value=control_mode),
-                Parameter("gripper", value=False),
-            ],
-        )
-    )
-    assert wait_until(lambda: node.driver.state == DriverState.READY, 15)
-    assert controller.mode == 6
-    goal = [0.3, 0.2, -0.2, 0.0, 0.3, 0.0]
-    node.driver.submit(ARM, [1.0], [goal], None, None)
-    assert wait_until(lambda: np.allclose(controller.q, goal, atol=2e-3), 8), controller.q
+    assert abs(controller.gripper_pulses - 350) <= 3  # drive_joint 0.5 rad -> 350 pulses
+    msgs = states.snapshot()[-50:]
+    assert all(list(m.name) == ALL and len(m.position) == len(m.velocity) == 7 for m in msgs)
+    # joint_state_rate 100 Hz: the node stamps each message with its clock when it publishes
+    stamps = np.array([stamp_seconds(m.header.stamp) for m in msgs])
+    assert 0.007 < float(np.median(np.diff(stamps))) < 0.014, np.diff(stamps)
+    assert np.allclose(joint_vector(states.last(), ARM), controller.q, atol=1e-3)
 
 
 MALFORMED = {
@@ -185,90 +107,154 @@ MALFORMED = {
 MALFORMED["velocities for some points only"].points[0].velocities = [0.0] * 6
 
 
-def test_malformed_trajectories_rejected_without_motion(io, controller, driver_node):
+def test_malformed_messages_are_rejected_in_driver_status_without_motion(io, controller, driver_node):
     _node, pub, _states, status = io
+    driver = driver_node.driver
     before = controller.q.copy()
     target_before = controller.servo_target
     for kind, msg in MALFORMED.items():
-        rejected = driver_node.driver.status().trajectories_rejected
+        rejected = driver.status().trajectories_rejected
         pub.publish(msg)
-        assert wait_until(lambda n=rejected + 1: driver_node.driver.status().trajectories_rejected == n, 5), (
-            kind
-        )
+        assert wait_until(lambda n=rejected + 1: driver.status().trajectories_rejected == n, 5), kind
+    # the one the node itself refuses (the driver only sees whole velocity arrays)
+    assert driver.status().last_rejection == "velocities given for some points only"
     time.sleep(0.3)
     assert np.array_equal(controller.q, before)
     if target_before is not None:
         assert np.allclose(controller.servo_target, target_before)
-    assert driver_node.driver.state == DriverState.READY
-    assert driver_node.driver.status().trajectories_accepted == 0
+    assert driver.state == DriverState.READY
+    assert driver.status().trajectories_accepted == 0
     # The rejections reach the status topic with the last reason.
     assert wait_until(
-        lambda: any(
-            kv.key == "trajectories_rejected" and kv.value == str(len(MALFORMED))
-            for kv in status.last().values
+        lambda: (
+            status.last() is not None
+            and status_values(status.last())["trajectories_rejected"] == str(len(MALFORMED))
+            and status_values(status.last())["last_rejection"] == "velocities given for some points only"
         ),
         5,
     )
 
 
-def test_stop_holds_and_fault_waits_for_clear_error(io, controller, driver_node):
-    node, pub, _states, status = io
-    pub.publish(trajectory(ARM, [(3.0, [1.5, 0, 0, 0, 0, 0])]))
-    assert wait_until(lambda: controller.q[0] > 0.2, 5)
-    assert call(node, Trigger, "/xarm/stop").success
-    held = wait_settled(controller)  # braking at 4 rad/s^2 from <= 1 rad/s takes <= 0.25 s
-    assert held[0] < 1.0  # stopped short of the goal
+def test_each_service_calls_its_driver_method_and_answers(ros, controller):
+    """Trigger: enable, disable, clear_error, stop, resume, home; SetBool: free_drive. A refused call
+    answers success=False with the driver's reason; driver_status' level follows the state."""
+    home = [0.2, 0.0, 0.0, 0.0, 0.0, 0.0]  # home_position reaches the driver's home()
+    driver_node = start_driver_node(
+        ros, controller.host, timeout=15, status_rate=10.0, reconnect_period=0.3, home_position=home
+    )
+    driver = driver_node.driver
+    node = ros.node("driver_service_client")
+    status = Collector(node, DiagnosticStatus, "/xarm/driver_status")
+
+    def level_is(level: int, text: str = "") -> bool:
+        msg = status.last()
+        return msg is not None and msg.level == level and text in msg.message
+
+    def trigger(name: str, data: bool | None = None):
+        if data is None:
+            return call(node, Trigger, f"/xarm/{name}")
+        return call(node, SetBool, f"/xarm/{name}", SetBool.Request(data=data))
+
+    assert wait_until(lambda: level_is(DiagnosticStatus.OK, "READY"), 10)
+    response = trigger("home")
+    assert response.success and response.message == "home: driver READY", response.message
+    assert wait_until(lambda: np.allclose(controller.q, home, atol=2e-3), 8), controller.q
+    assert trigger("stop").success and driver.status().stop_latched
+    response = trigger("home")  # refused while stop-latched: the reason comes back
+    assert (
+        not response.success and response.message.startswith("home failed:") and "resume" in response.message
+    )
+    assert trigger("resume").success and not driver.status().stop_latched
+
+    response = trigger("disable")
+    assert response.success and response.message == "disable: driver DISABLED", response.message
+    assert not controller.enabled and driver.state == DriverState.DISABLED
+    assert wait_until(lambda: level_is(DiagnosticStatus.WARN, "DISABLED"), 5)
+    assert trigger("enable").success and controller.enabled and driver.state == DriverState.READY
+
+    response = trigger("free_drive", True)
+    assert response.success and response.message == "free_drive: driver FREE_DRIVE", response.message
+    assert controller.mode == 2 and driver.state == DriverState.FREE_DRIVE
+    assert wait_until(lambda: level_is(DiagnosticStatus.WARN, "FREE_DRIVE"), 5)
+    assert trigger("free_drive", False).success and controller.mode == 1 and driver.state == DriverState.READY
 
     controller.inject_collision()
-    assert wait_until(lambda: driver_node.driver.state == DriverState.FAULT, 5)
-    assert "C31" in driver_node.driver.status().fault
-    assert wait_until(
-        lambda: status.last().level == DiagnosticStatus.ERROR and "C31" in status.last().message, 5
+    assert wait_until(lambda: level_is(DiagnosticStatus.ERROR, "C31"), 5)
+    response = trigger("enable")  # enable does not skip clear_error
+    assert not response.success and response.message.startswith("enable failed:"), response.message
+    assert "clear_error" in response.message
+    response = trigger("clear_error")
+    assert response.success and response.message == "clear_error: driver READY", response.message
+    assert controller.error_code == 0
+    assert wait_until(lambda: level_is(DiagnosticStatus.OK, "READY"), 5)
+
+
+def test_driver_status_and_diagnostics_carry_the_driver_status(io, driver_node, controller, monkeypatch):
+    """Every DriverStatus field the status topic names, under its key, also on /diagnostics; the level
+    per state. The driver's status() is replaced by made-up values, so each key must carry its own."""
+    node, _pub, _states, status = io
+    diagnostics = Collector(node, DiagnosticArray, "/diagnostics")
+    fake = DriverStatus(
+        state=DriverState.FAULT,
+        fault="C31 made up",
+        connected=True,
+        mode=1,
+        error_code=31,
+        warn_code=0,
+        servo_rate_hz=0.0,
+        cycles=10,
+        commands_sent=11,
+        send_failures=12,
+        trajectories_accepted=13,
+        trajectories_rejected=14,
+        last_rejection="made-up reason",
+        late_cycles=15,
+        stop_latched=True,
+        intent="ENABLED",
+        reconnects=16,
     )
-    pub.publish(trajectory(ARM, [(1.0, [0.0] * 6)]))  # refused while faulted
-    time.sleep(0.5)
-    assert np.allclose(controller.q, held, atol=1e-6)
-    assert not call(node, Trigger, "/xarm/enable").success  # enable does not skip clear_error
-
-    response = call(node, Trigger, "/xarm/clear_error")
-    assert response.success, response.message
-    assert driver_node.driver.state == DriverState.READY and controller.error_code == 0
-    assert np.allclose(controller.q, held, atol=1e-6)  # recovery does not move the arm
-    pub.publish(trajectory(ARM, [(1.0, [0.1, 0, 0, 0, 0, 0])]))
-    assert wait_until(lambda: abs(controller.q[0] - 0.1) < 2e-3, 8)
-
-
-def test_reconnect_after_drop_without_moving(io, controller, driver_node):
-    _node, pub, _states, _ = io
-    pub.publish(trajectory(ARM, [(0.5, [0.2, 0.1, 0, 0, 0, 0])]))
-    assert wait_until(lambda: np.allclose(controller.q[:2], [0.2, 0.1], atol=2e-3), 6)
-    held = wait_settled(controller)
-    controller.drop_connections()
-    assert wait_until(lambda: driver_node.driver.state != DriverState.READY, 5)
-    assert wait_until(lambda: driver_node.driver.state == DriverState.READY, 15)
-    time.sleep(0.3)
-    assert np.allclose(controller.q, held, atol=1e-6)
-    assert controller.servo_target is None or np.allclose(controller.servo_target, held, atol=1e-6)
-
-
-def test_home_disable_enable_and_free_drive(io, controller, driver_node):
-    node, pub, _states, _ = io
-    pub.publish(trajectory(ARM, [(0.6, [0.3, 0, 0, 0, 0.2, 0])]))
-    assert wait_until(lambda: abs(controller.q[0] - 0.3) < 2e-3, 6)
-    assert call(node, Trigger, "/xarm/home").success
-    assert wait_until(lambda: np.allclose(controller.q, 0.0, atol=2e-3), 8)
-    assert call(node, Trigger, "/xarm/disable").success
-    assert not controller.enabled and driver_node.driver.state == DriverState.DISABLED
-    assert call(node, Trigger, "/xarm/enable").success and controller.enabled
-    on = call(node, SetBool, "/xarm/free_drive", SetBool.Request(data=True))
-    assert on.success and controller.mode == 2
-    controller.guide_to([0.1, 0.1, -0.1, 0, 0, 0])  # the operator moves the arm by hand
-    assert wait_until(lambda: np.allclose(controller.q, [0.1, 0.1, -0.1, 0, 0, 0], atol=2e-3), 8)
-    pub.publish(trajectory(ARM, [(1.0, [0.0] * 6)]))  # arm commands are refused in free-drive ...
-    pub.publish(trajectory(["drive_joint"], [(0.2, [0.6])]))  # ... the gripper still obeys
-    assert wait_until(lambda: abs(controller.gripper_pulses - 250) <= 3, 8), controller.gripper_pulses
-    assert np.allclose(controller.q, [0.1, 0.1, -0.1, 0, 0, 0], atol=2e-3)
-    off = call(node, SetBool, "/xarm/free_drive", SetBool.Request(data=False))
-    assert off.success and controller.mode == 1
-    time.sleep(0.3)  # streaming resumes from where the hand left the arm: no jump back
-    assert np.allclose(controller.q, [0.1, 0.1, -0.1, 0, 0, 0], atol=2e-3)
+    monkeypatch.setattr(driver_node.driver, "status", lambda: fake)
+    expected = {
+        "state": "FAULT",
+        "connected": "true",
+        "mode": "1",
+        "error": error_text(31),
+        "warning": warn_text(0),
+        "servo_rate_hz": "0.0",
+        "commands_sent": "11",
+        "send_failures": "12",
+        "late_cycles": "15",
+        "trajectories_accepted": "13",
+        "trajectories_rejected": "14",
+        "last_rejection": "made-up reason",
+        "stop_latched": "true",
+        "intent": "ENABLED",
+        "reconnects": "16",
+    }
+    assert wait_until(lambda: status.last() is not None and status_values(status.last()) == expected, 5), (
+        status.last()
+    )
+    msg = status.last()
+    assert msg.level == DiagnosticStatus.ERROR
+    assert msg.message.startswith("FAULT: C31 made up") and "resume" in msg.message  # fault + latch
+    assert msg.name.startswith("/xarm/xarm_driver") and msg.hardware_id == f"xarm@{controller.host}"
+    assert wait_until(
+        lambda: (
+            len(diagnostics)
+            and len(diagnostics.last().status) == 1
+            and status_values(diagnostics.last().status[0]) == expected
+        ),
+        5,
+    )
+    assert diagnostics.last().status[0].name == msg.name
+    levels = {
+        DriverState.READY: DiagnosticStatus.OK,
+        DriverState.DISABLED: DiagnosticStatus.WARN,
+        DriverState.FREE_DRIVE: DiagnosticStatus.WARN,
+        DriverState.DISCONNECTED: DiagnosticStatus.ERROR,
+    }
+    for state, level in levels.items():
+        fake.state, fake.fault, fake.stop_latched = state, "", False
+        assert wait_until(
+            lambda s=state, lv=level: status.last().level == lv and status.last().message == s.value, 5
+        ), (state, status.last())
