@@ -478,14 +478,19 @@ class ArmDriver:
         self.submit(list(ARM_JOINTS), [duration], [goal.tolist()], None, None)
 
     def enable(self) -> None:
-        """Bring the arm up for streaming; also releases a stop latch (an explicit operator action)."""
+        """Bring the arm up for streaming; also releases a stop latch (an explicit operator action).
+
+        A refused enable (no connection, a fault) leaves the latch set: the operator asked for motion
+        in a state where none could start, and a later clear_error or reconnect must not take that
+        as permission to run whatever arrives next.
+        """
         with self._op_lock:
-            self.resume()
             self._intent = Intent.ENABLED
             if not self.session.connected:
                 raise NotReadyError("not connected to the controller")
             if self._state == DriverState.FAULT:
                 raise NotReadyError(f"controller fault ({self._fault}): call clear_error")
+            self.resume()
             self._bring_up(recover=False)
 
     def clear_error(self) -> None:

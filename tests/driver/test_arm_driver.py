@@ -223,12 +223,15 @@ def test_stop_holds_and_fault_waits_for_clear_error(controller, ready) -> None:
     time.sleep(0.5)
     assert np.allclose(controller.q, held, atol=1e-6)
     with pytest.raises(NotReadyError, match="clear_error"):  # enable does not skip clear_error ...
-        ready.enable()  # ... (it does release the stop latch, as an explicit operator action)
+        ready.enable()  # ... and, refused, it does not release the stop latch either
     assert ready.state == DriverState.FAULT
 
     ready.clear_error()
     assert ready.state == DriverState.READY and controller.error_code == 0
     assert np.allclose(controller.q, held, atol=1e-6)  # recovery does not move the arm
+    with pytest.raises(NotReadyError, match="resume"):  # the stop still holds after the recovery
+        move_arm(ready, [0.1, 0, 0, 0, 0, 0], 1.0)
+    ready.resume()
     move_arm(ready, [0.1, 0, 0, 0, 0, 0], 1.0)
     assert wait_until(lambda: abs(controller.q[0] - 0.1) < 2e-3, 8)
 
