@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fixtures.ros
 import pytest
+
+import fixtures.ros
 from fixtures.ros import DOMAIN_IDS, DomainLease
 
 HOLD = """

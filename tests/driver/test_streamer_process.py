@@ -17,8 +17,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import TrajectoryError, validate
@@ -26,6 +24,8 @@ from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverConfig, Driv
 from evo1_ros.driver.realtime import RealtimeConfig
 from evo1_ros.driver.servo_process import ChannelError, decode_trajectory, encode_trajectory
 from evo1_ros.driver.xarm_session import SessionConfig
+from fixtures.ros import Collector
+from fixtures.waiting import wait_until
 
 ARM = list(ARM_JOINTS)
 VCAP, ACAP = 1.0, 4.0  # config/xarm6_limits.yaml, joint1..6
@@ -190,9 +190,10 @@ def test_controller_fault_stops_the_process_stream_until_clear_error(controller,
 
 # -- the node -----------------------------------------------------------------------------------------
 def test_node_with_the_process_streamer(ros, controller) -> None:
-    from fixtures.xarm import joint_vector, start_driver_node, trajectory
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
+
+    from fixtures.xarm import joint_vector, start_driver_node, trajectory
 
     node = start_driver_node(
         ros, controller.host, timeout=20, streamer="process", rt_priority=10, cpu_affinity=[0, 1]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.bags import converter_params, write_teleop_bag
-from fixtures.datasets import CAMERAS, write_features
 
 from evo1_ros.evaluation.bag_eval import EvalSettings, evaluate
+from fixtures.bags import converter_params, write_teleop_bag
+from fixtures.datasets import CAMERAS, write_features
 
 REPO = Path(__file__).resolve().parents[2]
 HORIZON = 5
@@ -48,9 +48,8 @@ def test_stand_in_policy_scores_zero_and_the_shift(tmp_path, shift):
 
 def test_eval_cli_with_a_checkpoint_on_a_dataset(tmp_path, capsys):
     """The real model path: tiny checkpoint, LeRobot dataset in, finite report out."""
-    from fixtures.policy import make_checkpoint
-
     from evo1_ros.cli.main import main
+    from fixtures.policy import make_checkpoint
     from recording.bag.to_lerobot import ConvertOptions, convert
 
     ckpt = make_checkpoint(tmp_path / "ckpt")

@@ -9,10 +9,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from fixtures.waiting import wait_until
 
 from evo1_ros.launcher.description import LaunchError, load_description, parse_cli_arguments, resolve
 from evo1_ros.launcher.runner import build_processes
+from fixtures.waiting import wait_until
 
 NODES = Path(__file__).with_name("nodes")
 

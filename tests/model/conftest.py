@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.models import REFERENCE_DIR, make_tiny_model
 
 from evo1_ros.model import Evo1Model, Evo1Policy, NormStats
 from evo1_ros.model.processing.tokenizer import load_tokenizer
+from fixtures.models import REFERENCE_DIR, make_tiny_model
 
 
 @pytest.fixture(scope="session")

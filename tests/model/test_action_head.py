@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from fixtures.models import make_tiny_model
 from torch import nn
 
 from evo1_ros.model.modeling.head_layers import CrossAttention
+from fixtures.models import make_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fixtures.models import make_tiny_model, random_images
 
 from evo1_ros.model.checkpoints.official_keys import ours_to_official
 from evo1_ros.model.processing.images import preprocess_views
 from evo1_ros.model.processing.prompt import PromptTokenizer
+from fixtures.models import make_tiny_model, random_images
 
 from .reference_layers import qwen2_layer_rows, rms_norm
 

@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from fixtures.models import make_tiny_model, random_images
 
 from evo1_ros.model import CheckpointError, Evo1Policy, load_pretrained, save_pretrained
 from evo1_ros.model.checkpoints.pretrained import WEIGHTS_NAME
+from fixtures.models import make_tiny_model, random_images
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fixtures.models import make_tiny_model, random_images
 
 from evo1_ros.model import Evo1Policy
 from evo1_ros.model.modeling.cuda_graph_sampler import CudaGraphHeadSampler
+from fixtures.models import make_tiny_model, random_images
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from fixtures.models import make_tiny_model
 
 from evo1_ros.model.modeling import flow_matching as fm
+from fixtures.models import make_tiny_model
 
 
 def test_time_is_beta_2_2_clamped():

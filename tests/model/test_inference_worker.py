@@ -7,11 +7,11 @@ import threading
 
 import numpy as np
 import pytest
-from fixtures.models import REFERENCE_DIR
 
 from evo1_ros.model import checkpoint_format, checkpoint_fps, load_policy, resolve_device, resolve_dtype
 from evo1_ros.model.errors import CheckpointError
 from evo1_ros.model.inference_worker import InferenceRequest, InferenceWorker
+from fixtures.models import REFERENCE_DIR
 
 
 def request(i: int, task: str = "pick up the can") -> InferenceRequest:

@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from fixtures.models import make_tiny_model, random_images
 
 from evo1_ros.model import (
     CheckpointError,
@@ -20,6 +19,7 @@ from evo1_ros.model import (
     load_official_checkpoint,
 )
 from evo1_ros.model.checkpoints.official import OFFICIAL_WEIGHTS
+from fixtures.models import make_tiny_model, random_images
 
 from .reference_layers import internvit_block, mlp1, qwen2_layer_rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from fixtures.models import random_images
 
 STATE = np.array([10.0, -20.0, -50.0, 0.0, 30.0, 5.0, 400.0])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.ros import Collector, python_script_argv
-from fixtures.waiting import wait_until
 
 from evo1_msgs.msg import ActionChunk, PolicyStatus, RecorderStatus
 from evo1_msgs.srv import SetTask, StartEpisode
+from fixtures.ros import Collector, python_script_argv
+from fixtures.waiting import wait_until
 
 PEER = Path(__file__).with_name("interface_peer.py")
 

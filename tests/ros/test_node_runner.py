@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import rclpy
-from fixtures.ros import python_script_argv
-from fixtures.waiting import wait_until
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 from evo1_ros.ros.node_runner import spin_until_shutdown
+from fixtures.ros import python_script_argv
+from fixtures.waiting import wait_until
 
 NODE = Path(__file__).with_name("nodes") / "runner_node.py"
 

@@ -15,10 +15,10 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from fixtures.models import REFERENCE_DIR
 
 from evo1_ros.model import Evo1Policy, NormStats
 from evo1_ros.serve.server import LoadedServer, PolicyService, ServerThread, load_policy
+from fixtures.models import REFERENCE_DIR
 
 SEED = 7
 

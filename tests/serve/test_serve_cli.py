@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fixtures.models import REFERENCE_DIR, make_tiny_model
 from websockets.exceptions import ConnectionClosed
 
 from evo1_ros.cli.main import main as evo1_main
@@ -24,6 +23,7 @@ from evo1_ros.model import Evo1Policy, NormStats
 from evo1_ros.model.processing.tokenizer import load_tokenizer
 from evo1_ros.serve.client import Evo1Client
 from evo1_ros.serve.protocol import build_request, parse_reply
+from fixtures.models import REFERENCE_DIR, make_tiny_model
 
 from .conftest import images
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures.xarm import READY
 
 from evo1_ros.sim.expert import ExpertSettings, ScriptedExpert, trapezoid_times
 from evo1_ros.sim.offline_runner import run_offline_episode
 from evo1_ros.sim.sim_world import SimSettings, SimWorld
 from evo1_ros.sim.tasks import TASK_NAMES
+from fixtures.xarm import READY
 
 
 def test_trapezoid_times_respect_speed_and_acceleration():

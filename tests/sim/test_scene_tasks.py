@@ -7,7 +7,6 @@ import math
 import mujoco
 import numpy as np
 import pytest
-from fixtures.xarm import READY
 
 from evo1_ros.sim.tasks import (
     TASK_NAMES,
@@ -18,6 +17,7 @@ from evo1_ros.sim.tasks import (
     yaw_quat,
 )
 from evo1_ros.sim.workcell_scene import WorkcellModel
+from fixtures.xarm import READY
 
 
 @pytest.fixture(scope="module")

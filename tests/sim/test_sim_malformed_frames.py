@@ -6,11 +6,10 @@ from __future__ import annotations
 import random
 import struct
 
-from fixtures.waiting import wait_until
-from fixtures.xarm import connection_closed, raw_connect, read_reply
-
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.xarm_protocol import Reg, Status, encode_request
+from fixtures.waiting import wait_until
+from fixtures.xarm import connection_closed, raw_connect, read_reply
 
 
 def _still_serves(ctrl, arm) -> None:

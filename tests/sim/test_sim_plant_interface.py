@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from fixtures.waiting import wait_until
-from fixtures.xarm import bring_up
 
 from evo1_ros.sim.plant import JointPlant
+from fixtures.waiting import wait_until
+from fixtures.xarm import bring_up
 
 
 class TeleportPlant(JointPlant):

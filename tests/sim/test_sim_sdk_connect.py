@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures.waiting import wait_until
-from fixtures.xarm import bring_up
 
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.xarm6_fk import tcp_pose
+from fixtures.waiting import wait_until
+from fixtures.xarm import bring_up
 
 
 def test_connect_reads_version_and_serial(controller, connect) -> None:

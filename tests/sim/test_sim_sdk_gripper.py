@@ -5,10 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+from evo1_ros.sim.loopback_config import LoopbackConfig
 from fixtures.waiting import wait_until
 from fixtures.xarm import bring_up
-
-from evo1_ros.sim.loopback_config import LoopbackConfig
 
 
 def test_gripper_set_and_get(controller, connect) -> None:

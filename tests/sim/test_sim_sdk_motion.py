@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from fixtures.waiting import wait_until
 from fixtures.xarm import bring_up
 

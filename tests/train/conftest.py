@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from fixtures.training import f_state_dataset, synth_dataset
 
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fixtures.training import f_state_dataset
 
 from evo1_ros.cli.main import main
+from fixtures.training import f_state_dataset
 
 TINY = ["model.preset=tiny", "model.image_size=56", "model.max_text_length=96", "progress=false", "threads=1"]
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures.training import TINY_MODEL
 
 from evo1_ros.model import Evo1Config
 from evo1_ros.model.processing.images import to_uint8_tile
@@ -15,6 +14,7 @@ from evo1_ros.train.augment import AugmentSettings, augment_view
 from evo1_ros.train.config import DatasetEntry
 from evo1_ros.train.data import ResumableBatchSampler, SampleOrder, WindowDataset, resolve_datasets
 from evo1_ros.train.trainer import loss_mask, lr_factor, param_groups
+from fixtures.training import TINY_MODEL
 
 
 @pytest.fixture(scope="module")

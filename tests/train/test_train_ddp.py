@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures.training import TINY_MODEL, tiny_config
 from safetensors.torch import load_file
 
 from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer, train
+from fixtures.training import TINY_MODEL, tiny_config
 
 COMMON = dict(steps=3, batch_size=4, num_workers=0, augmentation=True, warmup_steps=1)
 ACCELERATE = Path(sys.executable).with_name("accelerate")

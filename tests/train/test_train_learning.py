@@ -8,12 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fixtures.training import FPS, f_of_state, tiny_config
 
 from evo1_ros.model import Evo1Policy, NormStats, checkpoint_fps
 from evo1_ros.train.checkpoint_io import read_training_info
 from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer
+from fixtures.training import FPS, f_of_state, tiny_config
 from recording.dataset.reader import LeRobotReader
 
 STEPS = 300

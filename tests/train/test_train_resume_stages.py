@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures.training import tiny_config
 from safetensors.torch import load_file
 
 from evo1_ros.train.config import TrainConfigError
 from evo1_ros.train.logs import read_log
 from evo1_ros.train.trainer import Trainer, train
+from fixtures.training import tiny_config
 
 
 def _quiet(_: str) -> None:

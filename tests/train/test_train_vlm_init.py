@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from fixtures.training import TINY_MODEL, tiny_config
 from safetensors.torch import save_file
 
 from evo1_ros.model import Evo1Config, Evo1Model
@@ -14,6 +13,7 @@ from evo1_ros.model.checkpoints.official_keys import ours_to_official
 from evo1_ros.model.processing.tokenizer import build_byte_level_tokenizer
 from evo1_ros.train.config import TrainConfigError
 from evo1_ros.train.trainer import Trainer
+from fixtures.training import TINY_MODEL, tiny_config
 
 PREFIX = "embedder.model."
 

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from fixtures.policy import make_checkpoint
-from fixtures.ros import Collector, call
-from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from evo1_msgs.msg import PolicyStatus
+from fixtures.policy import make_checkpoint
+from fixtures.ros import Collector, call
+from fixtures.sensors import SensorPublisher
+from fixtures.waiting import wait_until
 
 
 class Rig:

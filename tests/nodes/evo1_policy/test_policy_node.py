@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from fixtures.policy import ALL_JOINTS
-from fixtures.ros import Collector, call
-from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
-from fixtures.xarm import points
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -17,6 +12,11 @@ from evo1_msgs.srv import SetTask
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
 from evo1_ros.ros.qos import LATCHED
+from fixtures.policy import ALL_JOINTS
+from fixtures.ros import Collector, call
+from fixtures.sensors import SensorPublisher
+from fixtures.waiting import wait_until
+from fixtures.xarm import points
 
 
 def test_trajectory_task_switch_start_stop(ros, checkpoint, make_policy_node):

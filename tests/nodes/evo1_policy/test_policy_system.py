@@ -8,11 +8,6 @@ import signal
 import sys
 
 import numpy as np
-from fixtures.policy import ALL_JOINTS
-from fixtures.ros import Collector, call
-from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
-from fixtures.xarm import points
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -21,6 +16,11 @@ from evo1_msgs.msg import ActionChunk, PolicyStatus
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
 from evo1_ros.sim.loopback_host import free_loopback_host
+from fixtures.policy import ALL_JOINTS
+from fixtures.ros import Collector, call
+from fixtures.sensors import SensorPublisher
+from fixtures.waiting import wait_until
+from fixtures.xarm import points
 
 
 def measured(msg: JointState) -> np.ndarray:

@@ -11,11 +11,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from fixtures.policy import make_checkpoint
-from fixtures.ros import Collector, call
-from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
-from fixtures.xarm import points
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
@@ -26,6 +21,11 @@ from evo1_ros.control.limits import ARM_JOINTS
 from evo1_ros.driver.arm_driver import DriverState
 from evo1_ros.sim.loopback_controller import LoopbackController
 from evo1_ros.sim.loopback_host import free_loopback_host
+from fixtures.policy import make_checkpoint
+from fixtures.ros import Collector, call
+from fixtures.sensors import SensorPublisher
+from fixtures.waiting import wait_until
+from fixtures.xarm import points
 
 
 def run_once(ros, make_policy_node, ckpt, units: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

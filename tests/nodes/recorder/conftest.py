@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.datasets import write_features
-from fixtures.recorder import as_overrides, recorder_params
 
 from evo1_ros.nodes.recorder import RecorderNode
+from fixtures.datasets import write_features
+from fixtures.recorder import as_overrides, recorder_params
 
 
 @pytest.fixture

@@ -5,10 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from fixtures.datasets import HEIGHT, JOINTS, WIDTH
-from fixtures.recorder import COLORS, Rig, rows_match
-from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
@@ -19,6 +15,10 @@ from evo1_msgs.srv import StartEpisode
 from evo1_ros.nodes.recorder import RecorderNode
 from evo1_ros.ros.image import numpy_to_image
 from evo1_ros.ros.qos import COMMAND, SENSOR
+from fixtures.datasets import HEIGHT, JOINTS, WIDTH
+from fixtures.recorder import COLORS, Rig, rows_match
+from fixtures.ros import Collector, call
+from fixtures.waiting import wait_until
 from recording.dataset.reader import LeRobotReader
 
 pytestmark = pytest.mark.ros

@@ -6,15 +6,15 @@ import time
 
 import numpy as np
 import pytest
-from fixtures.datasets import CAMERAS, JOINTS, write_features
-from fixtures.recorder import COLORS, Rig, as_overrides, recorder_params, rows_match
-from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from std_srvs.srv import Trigger
 
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.nodes.recorder import RecorderNode
+from fixtures.datasets import CAMERAS, JOINTS, write_features
+from fixtures.recorder import COLORS, Rig, as_overrides, recorder_params, rows_match
+from fixtures.ros import Collector, call
+from fixtures.waiting import wait_until
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.validator import validate_dataset
 

@@ -17,8 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration, Time
-from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from geometry_msgs.msg import Transform
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -29,6 +27,8 @@ from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.urdf import default_urdf_path, parse_urdf
 from evo1_ros.nodes.robot_state import TF_QOS, TF_STATIC_QOS, quaternion_xyzw
 from evo1_ros.ros.qos import LATCHED, STATE
+from fixtures.ros import Collector
+from fixtures.waiting import wait_until
 from tf2_msgs.msg import TFMessage
 
 pytestmark = pytest.mark.ros
@@ -188,11 +188,10 @@ def test_tf_matches_fk_for_random_joint_states(ros, spawn) -> None:
 
 
 def test_driver_joint_states_give_fk_tf(ros, spawn) -> None:
-    from fixtures.xarm import start_driver_node
-
     from evo1_ros.sim.loopback_config import GripperConfig, LoopbackConfig
     from evo1_ros.sim.loopback_controller import LoopbackController
     from evo1_ros.sim.loopback_host import free_loopback_host
+    from fixtures.xarm import start_driver_node
 
     limits = JointLimits.from_yaml()
     pulses = GripperPulseMap.from_yaml()

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from std_msgs.msg import String
 
 from evo1_ros.control.urdf import default_urdf_path
@@ -21,6 +19,8 @@ from evo1_ros.launcher.description import load_description, parse_cli_arguments,
 from evo1_ros.nodes.robot_state import TF_QOS, prefer_robot_state_publisher
 from evo1_ros.ros.qos import LATCHED
 from evo1_ros.sim.loopback_host import free_loopback_host
+from fixtures.ros import Collector
+from fixtures.waiting import wait_until
 from tf2_msgs.msg import TFMessage
 
 

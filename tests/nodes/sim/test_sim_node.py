@@ -10,9 +10,6 @@ import sys
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from fixtures.ros import Collector
-from fixtures.waiting import wait_until
-from fixtures.xarm import READY
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -22,6 +19,9 @@ from evo1_ros.control.kinematics import SerialChain
 from evo1_ros.ros.image import image_to_numpy
 from evo1_ros.ros.qos import SENSOR
 from evo1_ros.sim.loopback_host import free_loopback_host
+from fixtures.ros import Collector
+from fixtures.waiting import wait_until
+from fixtures.xarm import READY
 
 ARM = [f"joint{i}" for i in range(1, 7)]
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from geometry_msgs.msg import Twist, Vector3
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState, Joy
@@ -23,6 +21,8 @@ from evo1_ros.control.kinematics import TCP_LINK, SerialChain
 from evo1_ros.control.limits import ARM_JOINTS
 from evo1_ros.nodes.teleop import TeleopNode
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATE, STATUS
+from fixtures.ros import Collector
+from fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.ros
 REPO = Path(__file__).resolve().parents[3]

@@ -7,8 +7,6 @@ import time
 
 import numpy as np
 import pytest
-from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from geometry_msgs.msg import Twist, Vector3
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
@@ -20,6 +18,8 @@ from evo1_ros.control.limits import ARM_JOINTS
 from evo1_ros.control.teleop import TwistHold
 from evo1_ros.nodes.teleop import TeleopNode
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATE, STATUS
+from fixtures.ros import Collector
+from fixtures.waiting import wait_until
 
 Q0 = [0.2, -0.3, -0.7, 0.1, 1.0, -0.2]
 
@@ -142,11 +142,10 @@ def test_without_gripper_commands_only_the_arm_joints(ros) -> None:
 @pytest.mark.ros
 def test_driver_without_gripper_executes_teleop_commands(ros) -> None:
     """The real driver (gripper:=false) against the loopback controller accepts and runs the jog."""
-    from fixtures.xarm import start_driver_node
-
     from evo1_ros.driver.arm_driver import DriverState
     from evo1_ros.sim.loopback_controller import LoopbackController
     from evo1_ros.sim.loopback_host import free_loopback_host
+    from fixtures.xarm import start_driver_node
 
     controller = LoopbackController(host=free_loopback_host()).start()
     try:

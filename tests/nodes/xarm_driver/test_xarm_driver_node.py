@@ -18,9 +18,6 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
-from fixtures.xarm import joint_vector, start_driver_node, status_values, trajectory
 from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
@@ -29,6 +26,9 @@ from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
 from evo1_ros.driver.arm_driver import DriverState, DriverStatus
 from evo1_ros.driver.error_codes import error_text, warn_text
+from fixtures.ros import Collector, call
+from fixtures.waiting import wait_until
+from fixtures.xarm import joint_vector, start_driver_node, status_values, trajectory
 
 ARM = [f"joint{i}" for i in range(1, 7)]
 ALL = [*ARM, "drive_joint"]

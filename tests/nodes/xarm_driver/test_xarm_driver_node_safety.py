@@ -9,15 +9,15 @@ import time
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
-from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
-from fixtures.xarm import status_values, trajectory
 from rclpy.duration import Duration
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
+from fixtures.ros import Collector, call
+from fixtures.waiting import wait_until
+from fixtures.xarm import status_values, trajectory
 
 ARM = [f"joint{i}" for i in range(1, 7)]
 

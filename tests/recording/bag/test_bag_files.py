@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from fixtures.bags import converter_params, write_teleop_bag
-from fixtures.datasets import write_features
 
 from evo1_ros.cli.main import main
+from fixtures.bags import converter_params, write_teleop_bag
+from fixtures.datasets import write_features
 from recording.bag.bagio import BagError, open_bag
 from recording.bag.to_lerobot import ConvertOptions, convert
 from recording.dataset.reader import LeRobotReader

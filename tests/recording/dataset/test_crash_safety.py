@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 from fixtures.datasets import FPS
-
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.synth import synthetic_image
 from recording.dataset.validator import validate_dataset

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.datasets import FPS, small_features
 
 import recording.dataset.writer as wmod
+from fixtures.datasets import FPS, small_features
 from recording.dataset.errors import DiskFullError
 from recording.dataset.synth import synthetic_image
 from recording.dataset.validator import validate_dataset

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.datasets import FPS
 
+from fixtures.datasets import FPS
 from recording.dataset.errors import DatasetError
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.synth import synthetic_image, synthetic_joints

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.datasets import FPS, JOINTS, make_dataset
 
+from fixtures.datasets import FPS, JOINTS, make_dataset
 from recording.dataset.features import CameraSpec, DatasetFeatures, ExtraSpec
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.stats import image_stats_from_frames, numeric_stats, sample_indices

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.datasets import small_features
 
+from fixtures.datasets import small_features
 from recording.dataset import layout
 from recording.dataset.errors import RecordingError
 from recording.dataset.synth import synthetic_image

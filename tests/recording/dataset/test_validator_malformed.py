@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from fixtures.datasets import FPS
 
+from fixtures.datasets import FPS
 from recording.dataset.synth import synthetic_image
 from recording.dataset.validator import validate_dataset
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from fixtures.datasets import JOINTS
 
+from fixtures.datasets import JOINTS
 from recording.dataset.features import CameraSpec, DatasetFeatures
 from recording.dataset.validator import validate_dataset
 from recording.dataset.video_settings import VideoSettings

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.datasets import FPS, make_dataset, small_features
 
+from fixtures.datasets import FPS, make_dataset, small_features
 from recording.dataset.errors import RecordingError
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.synth import synthetic_image
