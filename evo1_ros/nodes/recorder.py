@@ -156,6 +156,9 @@ class RecorderNode(Node):
             resize_images=c.resize_images,
             warn=self._warn_throttled,
             units=c.units,
+            # receive: stamps are arrival times on the monotonic clock; a message arriving while a
+            # tick is taken is the newest data, not a clock problem
+            arrival_clock=c.stamp_source == "receive",
         )
         self.sampler = self.frames.sampler
         self.tracker = self.frames.tracker

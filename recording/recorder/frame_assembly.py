@@ -67,7 +67,9 @@ class FrameAssembler:
     ``camera_max_age`` / ``state_max_age`` / ``action_max_age`` (s, 0 = no limit): an older stream
     makes the frame stale (dropped and counted). ``resize_images``: images of another size are
     resized to the stored size (else the frame is dropped). ``warn(key, text)`` reports problems
-    (the caller throttles by key).
+    (the caller throttles by key). ``arrival_clock``: stream stamps are arrival times on the
+    monotonic clock (``stamp_source: receive``), so none can lie after the tick (see
+    `recording.recorder.stream_sampling`).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class FrameAssembler:
         resize_images: bool,
         warn: WarnFn,
         units: str = "rep103",
+        arrival_clock: bool = False,
     ) -> None:
         self.features = features
         self.writer = writer
@@ -90,10 +93,11 @@ class FrameAssembler:
         self._warn = warn
         self.state_names = features.state_names
         self.tracker = CommandTracker(features.action_names)
-        latest = [LatestStream(streams.cameras[c.name], camera_max_age) for c in features.cameras]
-        latest.append(LatestStream(streams.state, state_max_age))
+        arrival = {"arrival_clock": arrival_clock}
+        latest = [LatestStream(streams.cameras[c.name], camera_max_age, **arrival) for c in features.cameras]
+        latest.append(LatestStream(streams.state, state_max_age, **arrival))
         if streams.action is not None:
-            latest.append(LatestStream(streams.action, action_max_age))
+            latest.append(LatestStream(streams.action, action_max_age, **arrival))
         self.sampler = FrameSampler(latest)
         self._pending: _Pending | None = None
         self.last_state: np.ndarray | None = None

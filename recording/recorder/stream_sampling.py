@@ -6,7 +6,9 @@ anything, or whose newest message is older than its ``max_age``, makes the whole
 frame is dropped (not guessed around) and the drop is counted for that stream, so the operator sees
 which stream lagged. A sample stamped *after* ``now`` (negative age) is stale too: it means a clock
 problem (a sender's clock ahead, or the ROS clock jumped back), and treating it as fresh would keep
-it fresh forever. No ROS here: times are plain float seconds on whatever clock the caller uses (the
+it fresh forever. On an arrival clock (``arrival_clock=True``: stamps are the monotonic time a
+message arrived) no clock can run back, so a sample "after now" only arrived while the tick was
+being taken (another callback thread): it is the freshest there is, age 0. No ROS here: times are plain float seconds on whatever clock the caller uses (the
 recorder uses the monotonic clock for arrival times, the ROS clock only for header stamps).
 """
 
@@ -28,11 +30,12 @@ class _Latest:
 class LatestStream:
     """Newest value of one stream and when it was stamped (thread-safe; writers never block long)."""
 
-    def __init__(self, name: str, max_age: float) -> None:
+    def __init__(self, name: str, max_age: float, *, arrival_clock: bool = False) -> None:
         if not max_age >= 0:
             raise ValueError(f"stream {name!r}: max_age must be >= 0 (0 = no limit), got {max_age!r}")
         self.name = name
         self.max_age = float(max_age)
+        self.arrival_clock = bool(arrival_clock)
         self._lock = threading.Lock()
         self._latest = _Latest()
 
@@ -59,7 +62,9 @@ class LatestStream:
     def age(self, now: float) -> float | None:
         """Seconds since the newest sample's stamp (None before the first; negative: from the future)."""
         _, stamp = self.get()
-        return None if stamp is None else now - stamp
+        if stamp is None:
+            return None
+        return max(0.0, now - stamp) if self.arrival_clock else now - stamp
 
     def is_fresh(self, now: float) -> bool:
         """True when a sample exists, is not from the future and not older than ``max_age`` (0 = no limit)."""

@@ -162,3 +162,14 @@ def test_joint_vector_reorders_and_reports_missing():
     assert vec is None and bad == ["b"]
     vec, bad = joint_vector(["a", "b"], [1.0, float("nan")], ["a", "b"])
     assert vec is None and bad == ["b"]
+
+
+def test_on_an_arrival_clock_a_sample_after_the_tick_is_fresh_not_a_clock_problem():
+    # With stamp_source receive the stamps are monotonic arrival times: a message that arrives on
+    # another callback thread between the tick reading the clock and sampling is simply the newest.
+    arrival, header = LatestStream("cam", 0.2, arrival_clock=True), LatestStream("cam", 0.2)
+    for stream in (arrival, header):
+        stream.update("img", 10.01)
+    assert arrival.age(10.0) == 0.0 and arrival.is_fresh(10.0) and not arrival.from_future(10.0)
+    assert header.age(10.0) < 0 and not header.is_fresh(10.0) and header.from_future(10.0)
+    assert arrival.age(10.5) == pytest.approx(0.49) and not arrival.is_fresh(10.5)  # old still old
