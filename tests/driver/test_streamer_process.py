@@ -3,8 +3,8 @@
 The shared guarantees (stop latch, reconnect semantics, brake to rest, gripper on its own
 connection, ...) run for both streamers in test_arm_driver_safety.py. Here: the binary channel
 refuses malformed bytes, a stalled (SIGSTOPped) process slows the command instead of jumping it, a
-dead process is a FAULT that clear_error recovers, controller faults and replacements keep the caps,
-and the node wires `streamer: process` through ROS (joint_states, accepted_trajectory).
+dead process is a FAULT that clear_error recovers, controller faults and replacements keep the caps.
+The node's `streamer: process` wiring is in tests/nodes/xarm_driver/test_xarm_driver_node.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverConfig, Driv
 from evo1_ros.driver.realtime import RealtimeConfig
 from evo1_ros.driver.servo_process import ChannelError, decode_trajectory, encode_trajectory
 from evo1_ros.driver.xarm_session import SessionConfig
-from fixtures.ros import Collector
 from fixtures.waiting import wait_until
 
 ARM = list(ARM_JOINTS)
@@ -189,35 +188,6 @@ def test_controller_fault_stops_the_process_stream_until_clear_error(controller,
 
 
 # -- the node -----------------------------------------------------------------------------------------
-def test_node_with_the_process_streamer(ros, controller) -> None:
-    from sensor_msgs.msg import JointState
-    from trajectory_msgs.msg import JointTrajectory
-
-    from fixtures.xarm import joint_vector, start_driver_node, trajectory
-
-    node = start_driver_node(
-        ros, controller.host, timeout=20, streamer="process", rt_priority=10, cpu_affinity=[0, 1]
-    )
-    assert node.driver.streamer_pid is not None
-    assert os.sched_getaffinity(node.driver.streamer_pid) == {0, 1} or os.cpu_count() < 2
-    client = ros.node("process_streamer_client")
-    pub = client.create_publisher(JointTrajectory, "/xarm/joint_trajectory", 10)
-    states = Collector(client, JointState, "/xarm/joint_states")
-    accepted = Collector(client, JointTrajectory, "/xarm/accepted_trajectory")
-    assert wait_until(lambda: pub.get_subscription_count() > 0, 10)
-    goal = [0.3, -0.2, -0.4, 0.1, 0.5, 0.2, 0.4]
-    pub.publish(trajectory([*ARM, "drive_joint"], [(0.8, goal)]))
-    assert wait_until(
-        lambda: (
-            states.last() is not None
-            and np.allclose(joint_vector(states.last(), [*ARM, "drive_joint"]), goal, atol=2e-3)
-        ),
-        15,
-    )
-    assert wait_until(lambda: len(accepted) >= 1, 5)
-    assert np.allclose(accepted.last().points[-1].positions, goal)
-
-
 def test_ctrl_c_does_not_kill_the_process_before_the_driver_braked(controller, process_driver) -> None:
     """Ctrl-C reaches the whole process group; the driver's shutdown then still brakes the command to
     rest through the streamer process, so the process must survive the SIGINT itself."""

@@ -13,6 +13,7 @@ test_xarm_driver_node_safety.py.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -258,3 +259,28 @@ def test_driver_status_and_diagnostics_carry_the_driver_status(io, driver_node, 
         assert wait_until(
             lambda s=state, lv=level: status.last().level == lv and status.last().message == s.value, 5
         ), (state, status.last())
+
+
+def test_node_with_the_process_streamer(ros, controller) -> None:
+    """streamer, rt_priority and cpu_affinity reach the streamer process through ROS parameters."""
+    node = start_driver_node(
+        ros, controller.host, timeout=20, streamer="process", rt_priority=10, cpu_affinity=[0, 1]
+    )
+    assert node.driver.streamer_pid is not None
+    assert os.sched_getaffinity(node.driver.streamer_pid) == {0, 1} or os.cpu_count() < 2
+    client = ros.node("process_streamer_client")
+    pub = client.create_publisher(JointTrajectory, "/xarm/joint_trajectory", 10)
+    states = Collector(client, JointState, "/xarm/joint_states")
+    accepted = Collector(client, JointTrajectory, "/xarm/accepted_trajectory")
+    assert wait_until(lambda: pub.get_subscription_count() > 0, 10)
+    goal = [0.3, -0.2, -0.4, 0.1, 0.5, 0.2, 0.4]
+    pub.publish(trajectory([*ARM, "drive_joint"], [(0.8, goal)]))
+    assert wait_until(
+        lambda: (
+            states.last() is not None
+            and np.allclose(joint_vector(states.last(), [*ARM, "drive_joint"]), goal, atol=2e-3)
+        ),
+        15,
+    )
+    assert wait_until(lambda: len(accepted) >= 1, 5)
+    assert np.allclose(accepted.last().points[-1].positions, goal)
