@@ -68,8 +68,8 @@ def run(iterations: int, warmup: int, blend: str, control_rate: float) -> dict[s
             cameras=tuple(p["cameras"]),
             view_map=tuple(p["view_map"]),
             joint_names=joints,
-            max_obs_age=1e9,  # stamps are synthetic; the age checks still run
-            max_state_age=1e9,
+            max_obs_age=p["max_obs_age"],  # messages are restamped 10 ms before each tick
+            max_state_age=p["max_state_age"],
             encodings=tuple(p["image_encodings"]),
             units=p["units"],
             gripper=gripper,

@@ -17,7 +17,7 @@ import numpy as np
 
 from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT, GripperPulseMap
 from evo1_ros.control.units import UnitConvention, parse_convention, to_convention
-from evo1_ros.parameters import param
+from evo1_ros.parameters import param, validate_fields
 
 
 class ObservationError(ValueError):
@@ -39,11 +39,8 @@ class ObservationConfig:
 
     ``view_map[k]`` is the camera feeding model view ``k`` ("" = no camera: the view is masked, as the
     official config does for absent views). ``image_height``/``image_width`` = 0 accept any size.
-    Ages are seconds between a message's stamp and the time the observation is assembled.
-
-    The declared ranges of the ages (at most 60 s) hold for the node's parameters only: offline users
-    (evaluation/bag_eval.py, bench/) build this config with 1e9 s to switch the age check off, so
-    ``__post_init__`` checks only what the assembler cannot run without.
+    Ages are seconds between a message's stamp and the time the observation is assembled (offline
+    evaluation assembles each row at its own time: age 0).
     """
 
     cameras: tuple[str, ...] = param(
@@ -85,6 +82,7 @@ class ObservationConfig:
     gripper: GripperPulseMap = field(default_factory=GripperPulseMap)
 
     def __post_init__(self) -> None:
+        validate_fields(self)
         cameras = _names(self.cameras)
         views = _names(self.view_map)
         if not cameras:
@@ -98,12 +96,6 @@ class ObservationConfig:
             raise ValueError(f"view_map {list(views)} maps no camera to any view; at least one is needed")
         if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
             raise ValueError(f"joint_names must be distinct and non-empty, got {list(self.joint_names)}")
-        if self.max_obs_age <= 0 or self.max_state_age <= 0:
-            raise ValueError("max_obs_age and max_state_age must be > 0")
-        if int(self.image_height) < 0 or int(self.image_width) < 0:
-            raise ValueError(
-                f"image_height/image_width must be >= 0, got {self.image_height}x{self.image_width}"
-            )
         object.__setattr__(self, "cameras", cameras)
         object.__setattr__(self, "view_map", views)
         object.__setattr__(self, "joint_names", _names(self.joint_names))

@@ -110,8 +110,6 @@ def score_dataset(
             cameras=tuple(cams),
             view_map=settings.view_map,
             joint_names=tuple(joints),
-            max_obs_age=1e9,
-            max_state_age=1e9,
             units=settings.units,
             gripper=gripper,
         )

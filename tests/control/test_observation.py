@@ -76,3 +76,8 @@ def test_config_errors_say_what_to_fix():
         ObservationConfig(cameras=("base",), view_map=("", ""), joint_names=JOINTS)
     with pytest.raises(ValueError, match="allowed: rep103, official_xarm6"):
         ObservationConfig(cameras=("base",), view_map=("base",), joint_names=JOINTS, units="degrees")
+    # built directly, the config is held to the node parameters' declared ranges
+    with pytest.raises(ValueError, match=r"'max_obs_age'=100\.0 is above its maximum 60\.0"):
+        ObservationConfig(cameras=("base",), view_map=("base",), joint_names=JOINTS, max_obs_age=100.0)
+    with pytest.raises(ValueError, match="'image_width'=-1 is below its minimum 0"):
+        ObservationConfig(cameras=("base",), view_map=("base",), joint_names=JOINTS, image_width=-1)
