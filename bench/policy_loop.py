@@ -58,6 +58,7 @@ from evo1_ros.control.limits import GripperPulseMap, JointLimits  # noqa: E402
 from evo1_ros.control.safety_filter import SafetyConfig, SafetyFilter  # noqa: E402
 from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState  # noqa: E402
 from evo1_ros.driver.xarm_session import SessionConfig  # noqa: E402
+from evo1_ros.polling import wait_until  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "policy_loop.json"
 HOME = np.array([0.0, -0.3, -0.8, 0.0, 1.0, 0.0, 0.3])  # arm joints + drive_joint (rad)
@@ -156,11 +157,8 @@ class RunLog:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    if not wait_until(cond, timeout, 0.02):
+        raise RuntimeError(f"timed out waiting for {what}")
 
 
 def hold(driver: ArmDriver) -> None:

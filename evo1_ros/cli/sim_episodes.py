@@ -35,6 +35,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from evo1_msgs.msg import PolicyStatus, RecorderStatus
 from evo1_msgs.srv import SetTask, StartEpisode
 from evo1_ros.control.limits import ARM_JOINTS, GRIPPER_JOINT
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.qos import COMMAND
 from evo1_ros.ros.stamps import seconds_to_duration
 from evo1_ros.sim.expert import (
@@ -307,7 +308,7 @@ class EpisodeClient(Node):
         """A task state published after this call (so it reflects the arm as it is now)."""
         with self._lock:
             seen = self._status_count
-        if not _wait(lambda: self._status_count >= seen + 2, timeout):
+        if not wait_until(lambda: self._status_count >= seen + 2, timeout, 0.02):
             raise EpisodeError("/sim/task_state stopped arriving")
         return self.status()
 
@@ -378,7 +379,7 @@ class EpisodeClient(Node):
         if not client.wait_for_service(timeout_sec=timeout):
             raise EpisodeError(f"service {client.srv_name} is not available")
         future = client.call_async(request)
-        if not _wait(future.done, timeout):
+        if not wait_until(future.done, timeout, 0.02):
             raise EpisodeError(f"service {client.srv_name} did not answer within {timeout:.0f} s")
         return future.result()
 
@@ -387,7 +388,7 @@ class EpisodeClient(Node):
         reply = self._call(self._reset, SetTask.Request(task=f"{task} {seed}"))
         if not reply.success:
             raise EpisodeError(f"/sim/reset refused: {reply.message}")
-        if not _wait(lambda: (self.status()["task"], self.status()["seed"]) == (task, seed), 10.0):
+        if not wait_until(lambda: (self.status()["task"], self.status()["seed"]) == (task, seed), 10.0, 0.02):
             raise EpisodeError("task state does not show the reset")
 
     def start_recording(self, task: str) -> int:
@@ -426,7 +427,7 @@ class EpisodeClient(Node):
         except (ExpertError, EpisodeError) as exc:
             error = str(exc)
         # success needs the object at rest: give physics a moment to settle it
-        _wait(lambda: self.status().get("success_time") is not None, 3.0)
+        wait_until(lambda: self.status().get("success_time") is not None, 3.0, 0.02)
         return self.status().get("success_time") is not None, list(expert.log), error
 
     def run_policy(self, prompt: str, time_limit: float) -> tuple[bool, str, list[float]]:
@@ -442,7 +443,7 @@ class EpisodeClient(Node):
         if not reply.success:
             raise EpisodeError(f"policy refused to start: {reply.message}")
         error = ""
-        if not _wait(lambda: self.status().get("success_time") is not None, time_limit, interval=0.1):
+        if not wait_until(lambda: self.status().get("success_time") is not None, time_limit, interval=0.1):
             error = f"time limit of {time_limit:.0f} s reached"
         self._call(self._policy_stop, Trigger.Request())
         with self._lock:
@@ -457,16 +458,6 @@ class EpisodeClient(Node):
         if faults:
             error = "; ".join([*sorted(faults), *([error] if error else [])])
         return self.status().get("success_time") is not None, error, latencies
-
-
-def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 @contextlib.contextmanager

@@ -438,16 +438,6 @@ class LoopbackController:
         with self.core.lock:
             self.plant.set_gripper_obstacle(None if pulses is None else pulses_to_rad(pulses))
 
-    def wait_for(self, predicate: Callable[[LoopbackController], bool], timeout: float = 5.0) -> bool:
-        """Poll `predicate(self)` every 10 ms until true or `timeout`; returns the last result."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if predicate(self):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-
     # --- read-only state --------------------------------------------------------------------------
     @property
     def q(self) -> np.ndarray:

@@ -15,8 +15,8 @@ import pytest
 from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.driver.arm_driver import ArmDriver, DriverConfig, DriverState
 from evo1_ros.driver.xarm_session import SessionConfig
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_controller import LoopbackController
-from fixtures.waiting import wait_until
 
 
 @pytest.fixture(params=["thread", "process"])

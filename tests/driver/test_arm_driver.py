@@ -28,7 +28,7 @@ from evo1_ros.control.trajectory import (
     TrajectoryError,
 )
 from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverState, NotReadyError
-from fixtures.waiting import wait_until
+from evo1_ros.polling import wait_until
 
 ARM = list(ARM_JOINTS)
 ALL = [*ARM, "drive_joint"]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverState, NotReadyError
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_config import LoopbackConfig
-from fixtures.waiting import wait_until
 
 ARM = list(ARM_JOINTS)
 VCAP, ACAP = 1.0, 4.0  # max_velocity / max_acceleration of config/xarm6_limits.yaml for joint1..6

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 from evo1_ros.control.limits import ARM_JOINTS
-from fixtures.waiting import wait_until
+from evo1_ros.polling import wait_until
 
 START = np.array([0.5, -0.3, -0.6, 0.4, 0.7, -0.5])
 

@@ -24,7 +24,7 @@ from evo1_ros.driver.arm_driver import ARM_JOINTS, ArmDriver, DriverConfig, Driv
 from evo1_ros.driver.realtime import RealtimeConfig
 from evo1_ros.driver.servo_process import ChannelError, decode_trajectory, encode_trajectory
 from evo1_ros.driver.xarm_session import SessionConfig
-from fixtures.waiting import wait_until
+from evo1_ros.polling import wait_until
 
 ARM = list(ARM_JOINTS)
 VCAP, ACAP = 1.0, 4.0  # config/xarm6_limits.yaml, joint1..6

@@ -12,7 +12,7 @@ import pytest
 
 from evo1_ros.launcher.description import LaunchError, load_description, parse_cli_arguments, resolve
 from evo1_ros.launcher.runner import build_processes
-from fixtures.waiting import wait_until
+from evo1_ros.polling import wait_until
 
 NODES = Path(__file__).with_name("nodes")
 

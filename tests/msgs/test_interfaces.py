@@ -8,8 +8,8 @@ import pytest
 
 from evo1_msgs.msg import ActionChunk, PolicyStatus, RecorderStatus
 from evo1_msgs.srv import SetTask, StartEpisode
+from evo1_ros.polling import wait_until
 from fixtures.ros import Collector, python_script_argv
-from fixtures.waiting import wait_until
 
 PEER = Path(__file__).with_name("interface_peer.py")
 

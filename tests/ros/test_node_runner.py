@@ -10,9 +10,9 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.node_runner import spin_until_shutdown
 from fixtures.ros import python_script_argv
-from fixtures.waiting import wait_until
 
 NODE = Path(__file__).with_name("nodes") / "runner_node.py"
 

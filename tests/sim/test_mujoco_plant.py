@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from evo1_ros.control.kinematics import SerialChain
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.loopback_controller import LoopbackController
 from evo1_ros.sim.mujoco_plant import MujocoPlant
 from evo1_ros.sim.tasks import ObjectPose, yaw_quat
 from evo1_ros.sim.workcell_scene import WorkcellModel
-from fixtures.waiting import wait_until
 from fixtures.xarm import READY
 
 GRASP_OFFSET = 0.13  # flange -> point between the finger pads (grasp_point site)

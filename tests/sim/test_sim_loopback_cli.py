@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_config import config_from_dict, load_config
 from evo1_ros.sim.loopback_host import free_loopback_host
 from evo1_ros.sim.loopback_main import build_parser, config_from_args
-from fixtures.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "xarm_loopback_controller.yaml"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import random
 import struct
 
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.xarm_protocol import Reg, Status, encode_request
-from fixtures.waiting import wait_until
 from fixtures.xarm import connection_closed, raw_connect, read_reply
 
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.plant import JointPlant
-from fixtures.waiting import wait_until
 from fixtures.xarm import bring_up
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_config import LoopbackConfig
 from evo1_ros.sim.xarm6_fk import tcp_pose
-from fixtures.waiting import wait_until
 from fixtures.xarm import bring_up
 
 

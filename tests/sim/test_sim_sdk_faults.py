@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from fixtures.waiting import wait_until
+from evo1_ros.polling import wait_until
 from fixtures.xarm import bring_up
 
 
@@ -134,8 +134,8 @@ def test_inject_any_error_and_introspection(controller, connect) -> None:
     assert arm.get_state() == (0, 2)
     assert controller.register_count(13) == before + 1
     assert arm.set_servo_angle(angle=[0.5, 0, 0, 0, 0, 0], speed=1.0, mvacc=5.0, wait=False) == 0
-    assert controller.wait_for(lambda c: abs(c.effort[0]) > 0.0, 2.0)  # accelerating joint 1
+    assert wait_until(lambda: abs(controller.effort[0]) > 0.0, 2.0)  # accelerating joint 1
     controller.inject_error(25)
-    assert controller.wait_for(lambda c: c.error_code == 25 and c.state == 4, 1.0)
+    assert wait_until(lambda: controller.error_code == 25 and controller.state == 4, 1.0)
     assert wait_until(lambda: arm.error_code == 25, 2.0)
     recover(arm, 6)

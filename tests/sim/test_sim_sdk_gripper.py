@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_config import LoopbackConfig
-from fixtures.waiting import wait_until
 from fixtures.xarm import bring_up
 
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from fixtures.waiting import wait_until
+from evo1_ros.polling import wait_until
 from fixtures.xarm import bring_up
 
 

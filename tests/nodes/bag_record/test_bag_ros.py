@@ -11,10 +11,10 @@ from rclpy.parameter import Parameter
 
 from evo1_ros.nodes.bag_play import BagPlayer, PlayOptions
 from evo1_ros.nodes.bag_record import BagRecordNode
+from evo1_ros.polling import wait_until
 from fixtures.bags import per_topic, read_all, write_teleop_bag
 from fixtures.datasets import CAMERAS, HEIGHT, JOINTS, WIDTH, write_features
 from fixtures.ros import call
-from fixtures.waiting import wait_until
 from recording.bag.bagio import BagWriter, open_bag, qos_from_connection
 
 pytestmark = pytest.mark.ros

@@ -12,10 +12,10 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from evo1_msgs.msg import PolicyStatus
+from evo1_ros.polling import wait_until
 from fixtures.policy import make_checkpoint
 from fixtures.ros import Collector, call
 from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
 
 
 class Rig:

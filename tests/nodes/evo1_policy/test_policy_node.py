@@ -11,11 +11,11 @@ from evo1_msgs.msg import ActionChunk, PolicyStatus
 from evo1_msgs.srv import SetTask
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.qos import LATCHED
 from fixtures.policy import ALL_JOINTS
 from fixtures.ros import Collector, call
 from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
 from fixtures.xarm import points
 
 

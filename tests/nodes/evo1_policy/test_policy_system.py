@@ -15,11 +15,11 @@ from trajectory_msgs.msg import JointTrajectory
 from evo1_msgs.msg import ActionChunk, PolicyStatus
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_host import free_loopback_host
 from fixtures.policy import ALL_JOINTS
 from fixtures.ros import Collector, call
 from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
 from fixtures.xarm import points
 
 

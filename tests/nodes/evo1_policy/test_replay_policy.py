@@ -16,8 +16,8 @@ from rclpy.parameter import Parameter
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
 from evo1_ros.nodes.bag_play import BagPlayer, PlayOptions
+from evo1_ros.polling import wait_until
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from recording.bag.bagio import open_bag
 
 pytestmark = pytest.mark.ros

@@ -19,12 +19,12 @@ from trajectory_msgs.msg import JointTrajectory
 from evo1_msgs.msg import ActionChunk, PolicyStatus
 from evo1_ros.control.limits import ARM_JOINTS
 from evo1_ros.driver.arm_driver import DriverState
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_controller import LoopbackController
 from evo1_ros.sim.loopback_host import free_loopback_host
 from fixtures.policy import make_checkpoint
 from fixtures.ros import Collector, call
 from fixtures.sensors import SensorPublisher
-from fixtures.waiting import wait_until
 from fixtures.xarm import points
 
 

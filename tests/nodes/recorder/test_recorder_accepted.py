@@ -13,12 +13,12 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.nodes.recorder import RecorderNode
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.image import numpy_to_image
 from evo1_ros.ros.qos import COMMAND, SENSOR
 from fixtures.datasets import HEIGHT, JOINTS, WIDTH
 from fixtures.recorder import COLORS, Rig, rows_match
 from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from recording.dataset.reader import LeRobotReader
 
 pytestmark = pytest.mark.ros

@@ -13,10 +13,10 @@ from std_srvs.srv import Trigger
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.nodes.recorder import RecorderNode
+from evo1_ros.polling import wait_until
 from fixtures.datasets import write_features
 from fixtures.recorder import RECORDER_EXE, Rig, answered, as_overrides, as_ros_args, recorder_params
 from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.validator import validate_dataset
 

@@ -11,10 +11,10 @@ from std_srvs.srv import Trigger
 from evo1_msgs.msg import RecorderStatus
 from evo1_msgs.srv import StartEpisode
 from evo1_ros.nodes.recorder import RecorderNode
+from evo1_ros.polling import wait_until
 from fixtures.datasets import CAMERAS, JOINTS, write_features
 from fixtures.recorder import COLORS, Rig, as_overrides, recorder_params, rows_match
 from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.validator import validate_dataset
 

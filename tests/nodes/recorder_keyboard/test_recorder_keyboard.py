@@ -9,10 +9,10 @@ import pytest
 from evo1_msgs.msg import RecorderStatus
 from evo1_ros.nodes.recorder import RecorderNode
 from evo1_ros.nodes.recorder_keyboard import Command, format_status, key_command, parse_command
+from evo1_ros.polling import wait_until
 from fixtures.datasets import write_features
 from fixtures.recorder import KEYBOARD_EXE, Rig, as_overrides, recorder_params
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from recording.dataset.reader import LeRobotReader
 from recording.dataset.validator import validate_dataset
 

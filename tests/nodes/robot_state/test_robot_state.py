@@ -26,9 +26,9 @@ from evo1_ros.control.kinematics import BASE_LINK, TCP_LINK, SerialChain, axis_a
 from evo1_ros.control.limits import GripperPulseMap, JointLimits
 from evo1_ros.control.urdf import default_urdf_path, parse_urdf
 from evo1_ros.nodes.robot_state import TF_QOS, TF_STATIC_QOS, quaternion_xyzw
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.qos import LATCHED, STATE
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from tf2_msgs.msg import TFMessage
 
 pytestmark = pytest.mark.ros

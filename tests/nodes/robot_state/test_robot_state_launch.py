@@ -17,10 +17,10 @@ from std_msgs.msg import String
 from evo1_ros.control.urdf import default_urdf_path
 from evo1_ros.launcher.description import load_description, parse_cli_arguments, resolve
 from evo1_ros.nodes.robot_state import TF_QOS, prefer_robot_state_publisher
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.qos import LATCHED
 from evo1_ros.sim.loopback_host import free_loopback_host
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from tf2_msgs.msg import TFMessage
 
 

@@ -16,11 +16,11 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from evo1_msgs.srv import SetTask
 from evo1_ros.control.kinematics import SerialChain
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.image import image_to_numpy
 from evo1_ros.ros.qos import SENSOR
 from evo1_ros.sim.loopback_host import free_loopback_host
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from fixtures.xarm import READY
 
 ARM = [f"joint{i}" for i in range(1, 7)]

@@ -20,9 +20,9 @@ from trajectory_msgs.msg import JointTrajectory
 from evo1_ros.control.kinematics import TCP_LINK, SerialChain
 from evo1_ros.control.limits import ARM_JOINTS
 from evo1_ros.nodes.teleop import TeleopNode
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATE, STATUS
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.ros
 REPO = Path(__file__).resolve().parents[3]

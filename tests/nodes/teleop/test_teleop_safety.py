@@ -17,9 +17,9 @@ from trajectory_msgs.msg import JointTrajectory
 from evo1_ros.control.limits import ARM_JOINTS
 from evo1_ros.control.teleop import TwistHold
 from evo1_ros.nodes.teleop import TeleopNode
+from evo1_ros.polling import wait_until
 from evo1_ros.ros.qos import COMMAND, SENSOR, STATE, STATUS
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 
 Q0 = [0.2, -0.3, -0.7, 0.1, 1.0, -0.2]
 

@@ -10,9 +10,9 @@ import numpy as np
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from evo1_ros.polling import wait_until
 from evo1_ros.sim.loopback_host import free_loopback_host
 from fixtures.ros import Collector
-from fixtures.waiting import wait_until
 from fixtures.xarm import joint_vector, trajectory
 
 ARM = [f"joint{i}" for i in range(1, 7)]

@@ -27,8 +27,8 @@ from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
 from evo1_ros.driver.arm_driver import DriverState, DriverStatus
 from evo1_ros.driver.error_codes import error_text, warn_text
+from evo1_ros.polling import wait_until
 from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from fixtures.xarm import joint_vector, start_driver_node, status_values, trajectory
 
 ARM = [f"joint{i}" for i in range(1, 7)]

@@ -15,8 +15,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from evo1_ros.control.limits import JointLimits
 from evo1_ros.control.trajectory import validate
+from evo1_ros.polling import wait_until
 from fixtures.ros import Collector, call
-from fixtures.waiting import wait_until
 from fixtures.xarm import status_values, trajectory
 
 ARM = [f"joint{i}" for i in range(1, 7)]
