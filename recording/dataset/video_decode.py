@@ -6,16 +6,19 @@ count, pts, codec and size of every video).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, TypeVar
 
 import av
 import numpy as np
 
 from recording.dataset.errors import DatasetError
 from recording.dataset.layout import TOLERANCE_S
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ def probe(path: Path) -> VideoProbe:
         raise DatasetError(f"{path}: cannot open video ({e})") from None
 
 
-def iter_frames(path: Path) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (pts in seconds, HxWx3 uint8 RGB) for every frame in presentation order."""
+def _decoded(path: Path, convert: Callable[[Any], T]) -> Iterator[tuple[float, T]]:
+    """(pts in seconds, ``convert(frame)``) for every frame in presentation order; errors as DatasetError."""
     try:
         with av.open(str(path)) as c:
             st = c.streams.video[0]
@@ -68,31 +71,23 @@ def iter_frames(path: Path) -> Iterator[tuple[float, np.ndarray]]:
             for frame in c.decode(st):
                 if frame.pts is None:
                     raise DatasetError(f"{path}: a decoded frame has no pts")
-                yield float(frame.pts * tb), frame.to_ndarray(format="rgb24")
+                yield float(frame.pts * tb), convert(frame)
     except DatasetError:
         raise
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing") from None
     except (av.FFmpegError, OSError, ValueError, IndexError) as e:
         raise DatasetError(f"{path}: cannot decode video ({e})") from None
+
+
+def iter_frames(path: Path) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (pts in seconds, HxWx3 uint8 RGB) for every frame in presentation order."""
+    return _decoded(path, lambda frame: frame.to_ndarray(format="rgb24"))
 
 
 def iter_pts(path: Path) -> Iterator[float]:
     """Yield the pts (seconds) of every decoded frame without converting pixels."""
-    try:
-        with av.open(str(path)) as c:
-            st = c.streams.video[0]
-            tb = st.time_base
-            for frame in c.decode(st):
-                if frame.pts is None:
-                    raise DatasetError(f"{path}: a decoded frame has no pts")
-                yield float(frame.pts * tb)
-    except DatasetError:
-        raise
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: missing") from None
-    except (av.FFmpegError, OSError, ValueError, IndexError) as e:
-        raise DatasetError(f"{path}: cannot decode video ({e})") from None
+    return (pts for pts, _ in _decoded(path, lambda frame: None))
 
 
 def decode_at(path: Path, timestamps: Sequence[float], tolerance_s: float = TOLERANCE_S) -> np.ndarray:
