@@ -44,7 +44,7 @@ from evo1_ros.control.observation import (
 )
 from evo1_ros.control.safety_filter import SafetyConfig, SafetyFilter
 from evo1_ros.control.units import from_convention
-from evo1_ros.model.checkpoints.loading import FORMATS, checkpoint_fps, load_policy, model_info
+from evo1_ros.model.checkpoints.loading import DTYPES, FORMATS, checkpoint_fps, load_policy, model_info
 from evo1_ros.model.errors import CheckpointError
 from evo1_ros.model.inference_worker import InferenceRequest, InferenceResult, InferenceWorker
 from evo1_ros.parameters import nested, param, validate_fields
@@ -86,7 +86,7 @@ class Evo1PolicyParams:
     dtype: str = param(
         "auto",
         "auto = bfloat16 on GPU, float32 on CPU",
-        choices=["auto", "float32", "bfloat16", "float16"],
+        choices=["auto", *DTYPES],
     )
     seed: int = param(0, "noise seed for repeatable chunks; -1 = fresh noise", min=-1)
     num_steps: int = param(0, "flow-matching Euler steps; 0 = the checkpoint's", min=0, max=1000)

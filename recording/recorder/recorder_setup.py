@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from evo1_ros.control.units import UnitConvention
 from evo1_ros.parameters import param, validate_fields
 from recording.dataset import layout
 from recording.dataset.features import CameraSpec, DatasetFeatures
@@ -89,7 +90,7 @@ class RecorderConfig:
         "rep103",
         "stored state/action units: rep103 (rad) or official_xarm6 (deg + raw gripper pulses, "
         "for the official trainer)",
-        choices=["rep103", "official_xarm6"],
+        choices=[u.value for u in UnitConvention],
     )
 
     def __post_init__(self) -> None:

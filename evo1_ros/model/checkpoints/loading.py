@@ -48,12 +48,15 @@ def resolve_device(text: str, name: str = "device") -> str:
     raise ValueError(f"{name} must be auto, cpu, cuda or cuda:N, got {text!r}")
 
 
+DTYPES = ("float32", "bfloat16", "float16")  # besides "auto"
+
+
 def resolve_dtype(text: str, device: str) -> str:
     """``auto`` = bfloat16 on a GPU (what Evo-1 runs in), float32 on the CPU; else the name given."""
     value = text.strip().lower()
     if value == "auto":
         return "bfloat16" if device.startswith("cuda") else "float32"
-    if value not in ("float32", "bfloat16", "float16"):
+    if value not in DTYPES:
         raise ValueError(f"dtype {text!r} must be auto, float32, bfloat16 or float16")
     return value
 
