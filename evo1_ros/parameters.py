@@ -151,16 +151,14 @@ def validate_fields(config: Any) -> None:
             check_value(spec, spec.default)
 
 
-def from_parameters(cls: type, values: Mapping[str, Any], **fixed: Any) -> Any:
+def from_parameters(cls: type, values: Mapping[str, Any]) -> Any:
     """Build `cls` from declared parameter values (keyed by parameter name; missing = default).
 
-    `fixed` sets fields that are not parameters (or overrides ones that are) by field name.
+    Each value is checked against its declaration; keys `cls` does not declare are ignored.
     """
     kwargs: dict[str, Any] = {}
     for f, info, sub in _fields(cls):
-        if f.name in fixed:
-            kwargs[f.name] = fixed[f.name]
-        elif sub is not None:
+        if sub is not None:
             kwargs[f.name] = from_parameters(sub, values)
         elif info is not None and (info.name or f.name) in values:
             spec = _spec(f, info, _field_default(f))

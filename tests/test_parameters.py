@@ -41,10 +41,10 @@ def test_specs_flatten_nested_configs_with_parameter_names_and_declared_defaults
 
 
 def test_from_parameters_converts_and_keeps_unset_fields_at_their_defaults() -> None:
-    cfg = from_parameters(Outer, {"rate": 15, "cpu_affinity": [1, 0], "rt_priority": 10}, not_a_parameter=3)
+    cfg = from_parameters(Outer, {"rate": 15, "cpu_affinity": [1, 0], "rt_priority": 10, "unknown": 1})
     assert cfg.rate == 15.0 and isinstance(cfg.rate, float)
     assert cfg.inner == Inner(cpus=(1, 0), priority=10)
-    assert (cfg.mode, cfg.names, cfg.not_a_parameter) == ("servo", ["a", "b"], 3)
+    assert (cfg.mode, cfg.names, cfg.not_a_parameter) == ("servo", ["a", "b"], 7)
 
 
 @pytest.mark.parametrize(

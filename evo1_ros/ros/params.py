@@ -13,7 +13,7 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
-from evo1_ros.parameters import ParamSpec, check_value, from_parameters, param_specs
+from evo1_ros.parameters import ParamSpec, from_parameters, param_specs
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -38,13 +38,10 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     )
 
 
-def declare_config(node: Node, cls: type, **fixed: Any) -> Any:
-    """Declare every parameter of config dataclass `cls` on `node` and build it from their values.
-
-    `fixed` sets fields that are not parameters (e.g. objects loaded from a file the node names).
-    """
-    values: dict[str, Any] = {}
-    for spec in param_specs(cls):
-        param = node.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        values[spec.name] = check_value(spec, param.value)
-    return from_parameters(cls, values, **fixed)
+def declare_config(node: Node, cls: type) -> Any:
+    """Declare every parameter of config dataclass `cls` on `node` and build it from their values."""
+    values = {
+        spec.name: node.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
+        for spec in param_specs(cls)
+    }
+    return from_parameters(cls, values)  # checks each value against its spec

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from evo1_ros.parameters import from_parameters, param_specs
+from evo1_ros.parameters import from_parameters
 from evo1_ros.paths import config_file
 from evo1_ros.ros.stamps import stamp_to_nanoseconds, stamp_to_seconds
 from recording.bag.bagio import BagError, bag_files, deserialize, open_bag
@@ -64,9 +64,8 @@ def recorder_parameters(path: Path | None = None, overrides: dict[str, Any] | No
 
 def check_recorder_parameters(params: dict[str, Any]) -> None:
     """Judge the values by the recorder node's own declarations (ranges, choices), as at its start."""
-    declared = {spec.name for spec in param_specs(RecorderConfig)}
-    try:
-        from_parameters(RecorderConfig, {k: v for k, v in params.items() if k in declared})
+    try:  # the node-only parameters in the file (dataset_dir, ...) are not RecorderConfig's: ignored
+        from_parameters(RecorderConfig, params)
     except (ValueError, TypeError) as exc:
         raise BagError(f"recorder parameters: {exc}") from exc
 
